@@ -1,0 +1,51 @@
+"""Shared fixtures of the yolokit test suite.
+
+Tests that need the workplace's shared assets (real photos, tiny COCO/VOC
+samples, the spec's module trees) take them from ``../shared`` next to the
+repository, or from ``$YOLOKIT_SHARED_DIR``; a user's clone has neither, so
+those tests skip with the reason.
+"""
+import os
+import os.path as osp
+
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SHARED_DIR = os.environ.get('YOLOKIT_SHARED_DIR',
+                            osp.join(osp.dirname(REPO_ROOT), 'shared'))
+
+
+def _require(path: str, what: str) -> str:
+    if not osp.exists(path):
+        pytest.skip(f'{what} not available: {path} does not exist (set '
+                    'YOLOKIT_SHARED_DIR to the shared assets folder)')
+    return path
+
+
+@pytest.fixture(scope='session')
+def repo_root() -> str:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def shared_data_dir() -> str:
+    """``shared/data``: real photos, a video, tiny COCO/VOC samples."""
+    return _require(osp.join(SHARED_DIR, 'data'), 'shared test data')
+
+
+@pytest.fixture(scope='session')
+def images_dir(shared_data_dir) -> str:
+    return _require(osp.join(shared_data_dir, 'images'), 'shared photos')
+
+
+@pytest.fixture(scope='session')
+def module_trees_dir() -> str:
+    """``shared/spec/module_trees``: MMYOLO 0.6.0 module/state_dict layouts."""
+    return _require(
+        osp.join(SHARED_DIR, 'spec', 'module_trees'), 'spec module trees')
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _register_yolokit():
+    from yolokit.utils import register_all_modules
+    register_all_modules(init_default_scope=True)

@@ -1,0 +1,13 @@
+"""Utilities of yolokit.
+
+Kept free of MMDetection imports at module level: ``import yolokit`` checks
+the installed versions before anything imports MMDetection.
+"""
+from .setup_env import register_all_modules
+from .version_check import (IncompatibleDependencyError,
+                            check_dependency_versions)
+
+__all__ = [
+    'register_all_modules', 'check_dependency_versions',
+    'IncompatibleDependencyError'
+]

@@ -1,0 +1,1 @@
+"""Visualization helpers of yolokit."""
