@@ -7,4 +7,14 @@ from .version import __version__, version_info
 # helpful error (MMDetection asserts on the mmcv version, for example).
 check_dependency_versions()
 
+
+def _register_config_package() -> None:
+    # mmengine only resolves `package::path` config names for packages in
+    # its MODULE2PACKAGE table, which predates yolokit.
+    from mmengine.config.utils import MODULE2PACKAGE
+    MODULE2PACKAGE.setdefault('yolokit', 'yolokit')
+
+
+_register_config_package()
+
 __all__ = ['__version__', 'version_info', 'check_dependency_versions']

@@ -59,9 +59,21 @@ step "mmdet, runtime, albumentations and test requirements"
 "${PIP[@]}" -q -c "$REQ/pinned.txt" "mmdet==$MMDET_V" \
   -r "$REQ/runtime.txt" -r "$REQ/albu.txt" -r "$REQ/tests.txt" \
   -r "$REQ/reference.txt"
+if [ -s "$REQ/reference-nodeps.txt" ]; then
+  "${PIP[@]}" -q --no-deps -r "$REQ/reference-nodeps.txt"
+fi
 
-step "yolokit (editable)"
-"${PIP[@]}" -q --no-build-isolation --no-deps -e "$ROOT"
+step "mim CLI (openmim without opendatalab, whose pins would downgrade setuptools/requests)"
+if ! have openmim 0.3.9; then
+  "${PIP[@]}" -q --no-deps -r "$REQ/mim.txt" model-index
+  "${PIP[@]}" -q -c "$REQ/pinned.txt" click colorama ordered-set markdown pandas rich tabulate requests
+fi
+
+step "yolokit (editable, develop mode)"
+# Legacy develop mode (egg-link): the installed location is the source tree,
+# which is where mmengine (`yolokit::` configs) and mim look for yolokit/.mim.
+# A PEP 660 editable install would point them at site-packages instead.
+"${PIP[@]}" -q --no-build-isolation --no-deps --no-use-pep517 -e "$ROOT"
 
 step "checking the stack"
 "$PY" - <<'PYEOF'

@@ -4,10 +4,11 @@ Kept free of MMDetection imports at module level: ``import yolokit`` checks
 the installed versions before anything imports MMDetection.
 """
 from .setup_env import register_all_modules
+from .switch_to_deploy import switch_to_deploy
 from .version_check import (IncompatibleDependencyError,
                             check_dependency_versions)
 
 __all__ = [
     'register_all_modules', 'check_dependency_versions',
-    'IncompatibleDependencyError'
+    'IncompatibleDependencyError', 'switch_to_deploy'
 ]

@@ -28,8 +28,8 @@ def gt_instances_preprocess(batch_gt_instances: Union[Tensor, Sequence],
             # rotated / horizontal box structures wrap the raw tensor
             bboxes = getattr(bboxes, 'tensor', bboxes)
             labels = gt.labels.to(bboxes.dtype).view(-1, 1)
-            per_image.append(torch.cat([labels, bboxes.view(len(labels), -1)],
-                                       dim=1))
+            bboxes = bboxes.reshape(len(labels), bboxes.size(-1))
+            per_image.append(torch.cat([labels, bboxes], dim=1))
         max_gt = max((len(t) for t in per_image), default=0)
         width = per_image[0].shape[1] if per_image else 5
         out = per_image[0].new_zeros((len(per_image), max_gt, width)) \

@@ -1,0 +1,88 @@
+"""SwitchToDeployHook and yolokit.utils.switch_to_deploy."""
+from types import SimpleNamespace
+
+import torch
+import torch.nn as nn
+
+from yolokit.engine.hooks import SwitchToDeployHook
+from yolokit.registry import HOOKS
+from yolokit.utils.switch_to_deploy import switch_to_deploy
+
+
+class _TwoBranch(nn.Module):
+    """A minimal re-parameterizable block: conv3x3 + conv1x1 -> one conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = nn.Conv2d(2, 2, 3, padding=1)
+        self.one = nn.Conv2d(2, 2, 1)
+        self.deployed = False
+
+    def forward(self, x):
+        if self.deployed:
+            return self.fused(x)
+        return self.dense(x) + self.one(x)
+
+    def switch_to_deploy(self):
+        if self.deployed:
+            return
+        fused = nn.Conv2d(2, 2, 3, padding=1)
+        with torch.no_grad():
+            kernel = self.dense.weight.clone()
+            # A 1x1 kernel is the centre of a zero-padded 3x3 kernel.
+            kernel[:, :, 1:2, 1:2] += self.one.weight
+            fused.weight.copy_(kernel)
+            fused.bias.copy_(self.dense.bias + self.one.bias)
+        # Submodules are replaced, as RepVGGBlock does.
+        del self.dense
+        del self.one
+        self.fused = fused
+        self.deployed = True
+
+
+class _Net(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(2, 2, 1)
+        self.blocks = nn.Sequential(_TwoBranch(), nn.ReLU(), _TwoBranch())
+        # An attribute with that name that is not a method is ignored.
+        self.head = nn.Identity()
+        self.head.switch_to_deploy = True
+
+    def forward(self, x):
+        return self.blocks(self.stem(x))
+
+
+def test_switch_to_deploy_switches_every_block_and_keeps_outputs():
+    torch.manual_seed(0)
+    model = _Net().eval()
+    x = torch.rand(1, 2, 6, 6)
+    expected = model(x)
+    assert switch_to_deploy(model) is model
+    blocks = [model.blocks[0], model.blocks[2]]
+    assert all(b.deployed for b in blocks)
+    assert not any(hasattr(b, 'dense') for b in blocks)
+    torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5)
+    # Idempotent.
+    switch_to_deploy(model)
+    torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_hook_switches_the_runner_model_before_testing():
+    hook = HOOKS.build(dict(type='SwitchToDeployHook'))
+    assert isinstance(hook, SwitchToDeployHook)
+    model = _Net()
+    runner = SimpleNamespace(model=model)
+    hook.before_test_epoch(runner)
+    assert model.blocks[0].deployed and model.blocks[2].deployed
+
+
+def test_model_without_reparameterizable_blocks_is_unchanged():
+    model = nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    switch_to_deploy(model)
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    for key in before:
+        assert torch.equal(before[key], after[key])

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Distributed training with torchrun: one process per GPU (or, on a machine
+# without GPUs, NUM_PROCESSES CPU processes with the gloo backend).
+#
+#   tools/dist_train.sh CONFIG NUM_PROCESSES [train.py options...]
+#
+# Environment: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR
+# (127.0.0.1), PYTHON (python). Run two jobs on one machine with different
+# PORTs, e.g. CUDA_VISIBLE_DEVICES=4,5,6,7 PORT=29501 tools/dist_train.sh ...
+set -e
+if [ $# -lt 2 ]; then
+    echo "usage: $0 CONFIG NUM_PROCESSES [train.py options...]" >&2
+    exit 2
+fi
+
+CONFIG=$1
+GPUS=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+PYTHON=${PYTHON:-python}
+
+# Use the yolokit of this checkout, not another installed copy.
+PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
+"$PYTHON" -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$GPUS" \
+    --master_port="$PORT" \
+    "$(dirname "$0")/train.py" \
+    "$CONFIG" \
+    --launcher pytorch "${@:3}"

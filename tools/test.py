@@ -1,0 +1,186 @@
+"""Test (evaluate) a trained detector.
+
+Examples:
+    python tools/test.py CONFIG CHECKPOINT            # COCO metrics
+    python tools/test.py CONFIG CHECKPOINT --tta      # test-time augmentation
+    python tools/test.py CONFIG CHECKPOINT --out results.pkl
+    python tools/test.py CONFIG CHECKPOINT --json-prefix work_dirs/demo/res
+    python tools/test.py CONFIG CHECKPOINT --show-dir show_results
+    tools/dist_test.sh CONFIG CHECKPOINT 8
+CHECKPOINT may be a local path or a URL.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.runner import Runner
+
+from yolokit.registry import RUNNERS
+from yolokit.utils import register_all_modules
+from yolokit.utils.checkpoint_safety import register_checkpoint_globals
+from yolokit.engine.cpu_distributed import setup_cpu_distributed
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (and eval) a detector')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file (path or URL)')
+    parser.add_argument(
+        '--work-dir',
+        help='the directory to save the file containing evaluation metrics; '
+        'defaults to work_dirs/<config name>')
+    parser.add_argument(
+        '--out',
+        type=str,
+        help='dump the predictions to this pickle file (.pkl or .pickle)')
+    parser.add_argument(
+        '--json-prefix',
+        type=str,
+        help='write the predictions to <prefix>.bbox.json in COCO format '
+        'without evaluating them (e.g. for a test server); the prefix may '
+        'contain a directory')
+    parser.add_argument(
+        '--tta',
+        action='store_true',
+        help='test with test-time augmentation (the config must define '
+        'tta_model and tta_pipeline)')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--deploy',
+        action='store_true',
+        help='switch the model to deploy mode (re-parameterize) first')
+    parser.add_argument(
+        '--show-dir',
+        help='save images with the drawn predictions to this directory, '
+        'inside work_dir/<timestamp>/')
+    parser.add_argument(
+        '--wait-time',
+        type=float,
+        default=2,
+        help='seconds each image is shown with --show')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, as key=value pairs; nested '
+        'keys are dotted (model.backbone.norm_eval=False), list items are '
+        'indexed and lists or tuples are quoted without spaces: '
+        'key="[a,b]"')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error(f'--out {args.out}: the dump file must be a pkl file '
+                     '(ending in .pkl or .pickle)')
+    return args
+
+
+def enable_visualization(cfg: Config, args: argparse.Namespace) -> None:
+    """Make the visualization hook draw (and show or save) predictions."""
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        sys.exit('tools/test.py: error: --show/--show-dir need a '
+                 'visualization hook in default_hooks, e.g. '
+                 "default_hooks.visualization=dict(type="
+                 "'mmdet.DetVisualizationHook'), but the config has none.")
+    hook['draw'] = True
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        hook['test_out_dir'] = args.show_dir
+
+
+def enable_tta(cfg: Config, config_path: str) -> None:
+    """Wrap the model in ``cfg.tta_model`` and test with ``tta_pipeline``.
+
+    Raises:
+        SystemExit: If the config lacks ``tta_model`` or ``tta_pipeline``.
+    """
+    missing = [k for k in ('tta_model', 'tta_pipeline') if k not in cfg]
+    if missing:
+        sys.exit(f'tools/test.py: error: --tta needs `tta_model` and '
+                 f'`tta_pipeline` in the config, but {config_path} does not '
+                 f'define {" or ".join(f"`{k}`" for k in missing)}. Inherit '
+                 "configs/_base_/det_p5_tta.py (e.g. _base_ = [..., "
+                 "'../_base_/det_p5_tta.py']) or define them yourself.")
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    test_data_cfg = cfg.test_dataloader.dataset
+    # Dataset wrappers (e.g. ConcatDataset, RepeatDataset) nest the dataset.
+    while 'dataset' in test_data_cfg:
+        test_data_cfg = test_data_cfg['dataset']
+    # Batch shapes fix the letterbox size of a batch, which conflicts with
+    # the per-view sizes of the TTA pipeline.
+    if 'batch_shapes_cfg' in test_data_cfg:
+        test_data_cfg.batch_shapes_cfg = None
+    test_data_cfg.pipeline = cfg.tta_pipeline
+
+
+def main() -> None:
+    args = parse_args()
+    # The runner makes cfg.default_scope current; do not set it here.
+    register_all_modules(init_default_scope=False)
+    # The checkpoint is read with torch.load(weights_only=True).
+    register_checkpoint_globals()
+
+    # Imported here so that yolokit's dependency check runs before MMDet.
+    from mmdet.evaluation import DumpDetResults
+    from mmdet.utils import replace_cfg_vals
+
+    cfg = Config.fromfile(args.config)
+    # Replace ${key} placeholders with the values of cfg.key.
+    cfg = replace_cfg_vals(cfg)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    cfg.load_from = args.checkpoint
+
+    if args.show or args.show_dir:
+        enable_visualization(cfg, args)
+
+    if args.deploy:
+        if cfg.get('custom_hooks') is None:
+            cfg.custom_hooks = []
+        cfg.custom_hooks.append(dict(type='SwitchToDeployHook'))
+
+    if args.json_prefix is not None:
+        cfg.merge_from_dict({
+            'test_evaluator.format_only': True,
+            'test_evaluator.outfile_prefix': args.json_prefix
+        })
+
+    if args.tta:
+        enable_tta(cfg, args.config)
+
+    setup_cpu_distributed(cfg, args.launcher)
+
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+
+    if args.out is not None:
+        runner.test_evaluator.metrics.append(
+            DumpDetResults(out_file_path=args.out))
+
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,1 @@
+"""yolokit.deploy."""

@@ -1,0 +1,7 @@
+"""Backbones of yolokit."""
+from .base_backbone import BaseBackbone
+from .cspnext import CSPNeXt
+from .yolov5_csp_darknet import YOLOv5CSPDarknet
+from .yolov8_csp_darknet import YOLOv8CSPDarknet
+
+__all__ = ['CSPNeXt', 'YOLOv8CSPDarknet', 'YOLOv5CSPDarknet', 'BaseBackbone']

@@ -1,0 +1,12 @@
+"""Dense detection heads of yolokit."""
+from .rtmdet_head import RTMDetHead
+from .rtmdet_sep_bn_head_module import RTMDetSepBNHeadModule
+from .yolov5_head import YOLOv5Head
+from .yolov5_head_module import YOLOv5HeadModule
+from .yolov8_head import YOLOv8Head
+from .yolov8_head_module import YOLOv8HeadModule
+
+__all__ = [
+    'RTMDetHead', 'RTMDetSepBNHeadModule', 'YOLOv8Head', 'YOLOv8HeadModule',
+    'YOLOv5Head', 'YOLOv5HeadModule'
+]

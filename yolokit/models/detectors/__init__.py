@@ -1,0 +1,4 @@
+"""Detectors of yolokit."""
+from .yolo_detector import YOLODetector
+
+__all__ = ['YOLODetector']
