@@ -10,6 +10,10 @@ import os.path as osp
 
 import pytest
 
+# The reference `ultralytics` package probes the network when imported
+# unless told it is offline; tests never need it to.
+os.environ.setdefault('YOLO_OFFLINE', '1')
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_DIR = os.environ.get('YOLOKIT_SHARED_DIR',
                             osp.join(osp.dirname(REPO_ROOT), 'shared'))

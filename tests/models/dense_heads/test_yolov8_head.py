@@ -76,6 +76,7 @@ def head_outputs(head, cls, dist):
 
 def test_default_losses_match_the_spec():
     head = build_head()
+    assert isinstance(head, YOLOv8Head)
     assert head.loss_obj is None
     assert 'loss_obj' not in dict(head.named_children())
     assert isinstance(head.assigner, BatchTaskAlignedAssigner)

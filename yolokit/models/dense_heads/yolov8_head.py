@@ -167,8 +167,9 @@ class YOLOv8Head(YOLOv5Head):
                                                        cls_scores[0].dtype,
                                                        cls_scores[0].device)
 
-        gt_info = gt_instances_preprocess(batch_gt_instances, num_imgs)
-        gt_info = gt_info.to(device=priors.device, dtype=priors.dtype)
+        # GT coordinates stay in their own (full) precision under AMP
+        gt_info = gt_instances_preprocess(batch_gt_instances,
+                                          num_imgs).to(priors.device)
         gt_labels = gt_info[:, :, :1]
         gt_bboxes = gt_info[:, :, 1:]  # x1y1x2y2
         pad_bbox_flag = (gt_bboxes.sum(-1, keepdim=True) > 0).float()

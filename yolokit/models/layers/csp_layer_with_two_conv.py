@@ -53,8 +53,8 @@ class CSPLayerWithTwoConv(BaseModule):
         self.mid_channels = int(out_channels * expand_ratio)
         if self.mid_channels < 1:
             raise ValueError(
-                'CSPLayerWithTwoConv: int(out_channels * expand_ratio) must be '
-                f'>= 1, but got out_channels={out_channels}, '
+                'CSPLayerWithTwoConv: int(out_channels * expand_ratio) must '
+                f'be >= 1, but got out_channels={out_channels}, '
                 f'expand_ratio={expand_ratio}')
         self.main_conv = ConvModule(
             in_channels,
