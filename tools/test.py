@@ -11,15 +11,13 @@ CHECKPOINT may be a local path or a URL.
 """
 import argparse
 import os
-import os.path as osp
 import sys
 
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.runner import Runner
 
 from yolokit.registry import RUNNERS
-from yolokit.utils import register_all_modules
-from yolokit.utils.checkpoint_safety import register_checkpoint_globals
+from yolokit.utils.tool_config import load_tool_config
 from yolokit.engine.cpu_distributed import setup_cpu_distributed
 
 
@@ -106,7 +104,10 @@ def enable_tta(cfg: Config, config_path: str) -> None:
     Raises:
         SystemExit: If the config lacks ``tta_model`` or ``tta_pipeline``.
     """
-    missing = [k for k in ('tta_model', 'tta_pipeline') if k not in cfg]
+    # A derived config drops inherited TTA settings with `tta_model = None`.
+    missing = [
+        k for k in ('tta_model', 'tta_pipeline') if cfg.get(k) is None
+    ]
     if missing:
         sys.exit(f'tools/test.py: error: --tta needs `tta_model` and '
                  f'`tta_pipeline` in the config, but {config_path} does not '
@@ -127,27 +128,10 @@ def enable_tta(cfg: Config, config_path: str) -> None:
 
 def main() -> None:
     args = parse_args()
-    # The runner makes cfg.default_scope current; do not set it here.
-    register_all_modules(init_default_scope=False)
-    # The checkpoint is read with torch.load(weights_only=True).
-    register_checkpoint_globals()
-
-    # Imported here so that yolokit's dependency check runs before MMDet.
+    cfg = load_tool_config(args.config, args.launcher, args.cfg_options,
+                           args.work_dir)
+    # Imported after yolokit's dependency check (in load_tool_config).
     from mmdet.evaluation import DumpDetResults
-    from mmdet.utils import replace_cfg_vals
-
-    cfg = Config.fromfile(args.config)
-    # Replace ${key} placeholders with the values of cfg.key.
-    cfg = replace_cfg_vals(cfg)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
 
     cfg.load_from = args.checkpoint
 

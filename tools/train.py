@@ -10,7 +10,6 @@ Examples:
 import argparse
 import logging
 import os
-import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
@@ -18,8 +17,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from yolokit.registry import RUNNERS
-from yolokit.utils import register_all_modules
-from yolokit.utils.checkpoint_safety import register_checkpoint_globals
+from yolokit.utils.tool_config import load_tool_config
 from yolokit.engine.cpu_distributed import (accelerator_available,
                                             setup_cpu_distributed)
 
@@ -94,26 +92,8 @@ def enable_amp(cfg: Config) -> None:
 
 def main() -> None:
     args = parse_args()
-    # The runner makes cfg.default_scope current; do not set it here.
-    register_all_modules(init_default_scope=False)
-    # Resuming/loading checkpoints goes through torch.load(weights_only=True).
-    register_checkpoint_globals()
-
-    # Imported here so that yolokit's dependency check runs before MMDet.
-    from mmdet.utils import replace_cfg_vals
-
-    cfg = Config.fromfile(args.config)
-    # Replace ${key} placeholders with the values of cfg.key.
-    cfg = replace_cfg_vals(cfg)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args.config, args.launcher, args.cfg_options,
+                           args.work_dir)
 
     if args.amp:
         enable_amp(cfg)

@@ -44,6 +44,7 @@ MMDET_CONFIG = osp.join(
     osp.dirname(mmdet.__file__), '.mim', 'configs', 'rtmdet',
     'rtmdet_tiny_8xb32-300e_coco.py')
 STRIDES = (8, 16, 32)
+H, W = 480, 640  # network input, no padding
 MEAN = torch.tensor([103.53, 116.28, 123.675]).view(1, 3, 1, 1)
 STD = torch.tensor([57.375, 57.12, 58.395]).view(1, 3, 1, 1)
 
@@ -160,14 +161,23 @@ def models():
 
 @pytest.fixture(scope='module')
 def photo(images_dir, models):
-    """demo.jpg letterboxed to 640 x 640 by yolokit's test pipeline."""
-    _, _, cfg = models
+    """demo.jpg resized to 640 x 480 (W x H), a multiple of every stride.
+
+    No letterbox padding: padded areas give many exactly equal scores, and
+    NMS may then keep either of two tied boxes, which would make the
+    comparison depend on sort stability instead of on the models.
+    """
     img = cv2.imread(osp.join(images_dir, 'demo.jpg'))
     assert img is not None
-    results = dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
-    for step in cfg.test_pipeline[1:3]:  # YOLOv5KeepRatioResize, LetterResize
-        results = TRANSFORMS.build(step)(results)
-    inputs = torch.from_numpy(results['img']).permute(2, 0, 1)[None].float()
+    ori_h, ori_w = img.shape[:2]
+    resized = cv2.resize(img, (W, H), interpolation=cv2.INTER_LINEAR)
+    results = dict(
+        img=resized,
+        img_shape=(H, W),
+        ori_shape=(ori_h, ori_w),
+        scale_factor=(W / ori_w, H / ori_h),
+        pad_param=np.zeros(4, dtype=np.float32))
+    inputs = torch.from_numpy(resized).permute(2, 0, 1)[None].float()
     inputs = (inputs - MEAN) / STD  # BGR, as both configs (bgr_to_rgb=False)
     return inputs, results
 
@@ -190,7 +200,7 @@ def test_raw_outputs_match(models, photo):
         torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
     for stride, rc, rr, c, b in zip(STRIDES, ref_cls, ref_reg, cls_scores,
                                     bbox_preds):
-        assert c.shape == rc.shape == (1, 80, 640 // stride, 640 // stride)
+        assert c.shape == rc.shape == (1, 80, H // stride, W // stride)
         torch.testing.assert_close(c, rc, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(b * stride, rr, rtol=1e-5, atol=1e-4)
 
@@ -217,10 +227,10 @@ def test_detections_match(models, photo):
                          for c in ref_outs[0])
     assert 20 < num_candidates < 30000
     meta = dict(
-        img_shape=(640, 640),
+        img_shape=(H, W),
         ori_shape=tuple(results['ori_shape']),
-        pad_shape=(640, 640),
-        batch_input_shape=(640, 640),
+        pad_shape=(H, W),
+        batch_input_shape=(H, W),
         scale_factor=tuple(results['scale_factor']),
         pad_param=results['pad_param'])
     nms = dict(type='nms', iou_threshold=0.65)
@@ -252,13 +262,13 @@ def test_detections_match(models, photo):
                 max_per_img=300),
             rescale=True)[0]
     assert len(expected) > 10
-    expected.bboxes[:, 0::2].clamp_(0, 640)
-    expected.bboxes[:, 1::2].clamp_(0, 640)
+    expected.bboxes[:, 0::2].clamp_(0, W)
+    expected.bboxes[:, 1::2].clamp_(0, H)
     torch.testing.assert_close(
         _sorted_rows(actual), _sorted_rows(expected), rtol=1e-5, atol=1e-3)
 
-    # rescaled to the original photo: remove the letterbox padding, divide
-    # by the scale factor, clamp to the photo
+    # rescaled to the original photo: remove the padding (none here),
+    # divide by the scale factor, clamp to the photo
     top, _, left, _ = results['pad_param']
     scale = torch.tensor(results['scale_factor'], dtype=torch.float32)
     ori_h, ori_w = results['ori_shape']
@@ -284,14 +294,14 @@ def test_losses_match(models, photo):
                                  [400., 40., 430., 70.]]),
             labels=torch.tensor([0, 2, 5, 0])),
         InstanceData(
-            bboxes=torch.tensor([[10., 300., 600., 600.]]),
+            bboxes=torch.tensor([[10., 300., 600., 470.]]),
             labels=torch.tensor([7])),
     ]
     metas = [
         dict(
-            img_shape=(640, 640),
-            pad_shape=(640, 640),
-            batch_input_shape=(640, 640))
+            img_shape=(H, W),
+            pad_shape=(H, W),
+            batch_input_shape=(H, W))
     ] * 2
     with torch.no_grad():
         ref_outs = reference.bbox_head(reference.neck(

@@ -37,6 +37,9 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmengine.logging import print_log
 
+from yolokit.utils.official_checkpoint import (extract_state_dict,
+                                               strip_wrapper_prefix)
+
 # Number of output levels per official architecture.
 ARCH_NUM_LEVELS = {'P5': 3, 'P6': 4}
 
@@ -162,13 +165,6 @@ def infer_arch(state_dict: Dict[str, torch.Tensor]) -> str:
     return found[0]
 
 
-def _strip_wrappers(state_dict: Dict[str, torch.Tensor]) -> Dict:
-    """Drop a ``module.`` prefix left by (Distributed)DataParallel."""
-    if state_dict and all(k.startswith('module.') for k in state_dict):
-        return {k[len('module.'):]: v for k, v in state_dict.items()}
-    return state_dict
-
-
 def _rename_in_layer(kind: str, sub_key: str) -> Optional[str]:
     for pattern, repl in _RENAMES[kind]:
         if pattern.match(sub_key):
@@ -197,7 +193,7 @@ def convert(src_state_dict: Dict[str, torch.Tensor],
     Raises:
         ValueError: On keys that do not belong to the given architecture.
     """
-    state_dict = _strip_wrappers(dict(src_state_dict))
+    state_dict = strip_wrapper_prefix(dict(src_state_dict))
     if arch is None:
         arch = infer_arch(state_dict)
     mapping = build_layer_mapping(arch)
@@ -286,30 +282,6 @@ def _make_pickle_module() -> types.ModuleType:
     return pickle_module
 
 
-def _to_state_dict(obj, src: str) -> Dict[str, torch.Tensor]:
-    """Pick the weights out of whatever an official checkpoint file holds."""
-    if isinstance(obj, torch.nn.Module):
-        return obj.state_dict()
-    if not isinstance(obj, dict):
-        raise TypeError(f'{src}: expected a checkpoint dict or a model, got '
-                        f'{type(obj).__name__}')
-    # Official training checkpoints keep both; inference uses the EMA.
-    for key in ('ema', 'model', 'state_dict'):
-        value = obj.get(key)
-        if value is None:
-            continue
-        if isinstance(value, torch.nn.Module):
-            print_log(f'Using ckpt["{key}"] of {src}', logger='current')
-            return value.state_dict()
-        if isinstance(value, dict):
-            return value
-    if obj and all(torch.is_tensor(v) for v in obj.values()):
-        return obj
-    raise KeyError(f'{src}: no weights found; expected a model under "ema" '
-                   f'or "model", a "state_dict", or a plain state_dict, but '
-                   f'the top-level keys are {sorted(map(str, obj))[:20]}')
-
-
 def load_official_checkpoint(src: str) -> Dict[str, torch.Tensor]:
     """Load the state_dict of an official YOLOv5 checkpoint file.
 
@@ -329,7 +301,7 @@ def load_official_checkpoint(src: str) -> Dict[str, torch.Tensor]:
             map_location='cpu',
             weights_only=False,
             pickle_module=_make_pickle_module())
-    return _to_state_dict(obj, src)
+    return extract_state_dict(obj, src)
 
 
 def parse_args() -> argparse.Namespace:
@@ -355,7 +327,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     src_state_dict = load_official_checkpoint(args.src)
-    arch = args.arch or infer_arch(_strip_wrappers(src_state_dict))
+    arch = args.arch or infer_arch(strip_wrapper_prefix(src_state_dict))
     state_dict = convert(
         src_state_dict, arch=arch, to_float=not args.keep_half)
     torch.save({'state_dict': state_dict}, args.dst)

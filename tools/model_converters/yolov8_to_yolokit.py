@@ -46,6 +46,9 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmengine.logging import print_log
 
+from yolokit.utils.official_checkpoint import (extract_state_dict,
+                                               strip_wrapper_prefix)
+
 _LAYER_KEY = re.compile(r'^model\.(\d+)\.(.+)$')
 
 # Renames inside one layer, by layer kind. Ultralytics ``C2f`` is
@@ -148,13 +151,6 @@ def build_layer_mapping(kinds: Dict[int, str]) -> Dict[int, Tuple[str, str]]:
     }
 
 
-def _strip_wrappers(state_dict: Dict[str, torch.Tensor]) -> Dict:
-    """Drop a ``module.`` prefix left by (Distributed)DataParallel."""
-    if state_dict and all(k.startswith('module.') for k in state_dict):
-        return {k[len('module.'):]: v for k, v in state_dict.items()}
-    return state_dict
-
-
 def _rename_in_layer(kind: str, sub_key: str) -> Optional[str]:
     for pattern, repl in _RENAMES[kind]:
         new_key, count = pattern.subn(repl, sub_key, count=1)
@@ -189,7 +185,7 @@ def convert(src_state_dict: Dict[str, torch.Tensor],
     Raises:
         ValueError: On keys or layers outside the YOLOv8 P5 layout.
     """
-    state_dict = _strip_wrappers(dict(src_state_dict))
+    state_dict = strip_wrapper_prefix(dict(src_state_dict))
     by_layer: Dict[int, List[str]] = {}
     unknown: List[str] = []
     for key in state_dict:
@@ -237,30 +233,6 @@ def convert(src_state_dict: Dict[str, torch.Tensor],
 # ---------------------------------------------------------------------------
 # loading Ultralytics checkpoints
 # ---------------------------------------------------------------------------
-def _to_state_dict(obj, src: str) -> Dict[str, torch.Tensor]:
-    """Pick the weights out of whatever an Ultralytics checkpoint holds."""
-    if isinstance(obj, torch.nn.Module):
-        return obj.state_dict()
-    if not isinstance(obj, dict):
-        raise TypeError(f'{src}: expected a checkpoint dict or a model, got '
-                        f'{type(obj).__name__}')
-    # Training checkpoints keep both; the EMA is what Ultralytics evaluates.
-    for key in ('ema', 'model', 'state_dict'):
-        value = obj.get(key)
-        if value is None:
-            continue
-        if isinstance(value, torch.nn.Module):
-            print_log(f'Using ckpt["{key}"] of {src}', logger='current')
-            return value.state_dict()
-        if isinstance(value, dict):
-            return value
-    if obj and all(torch.is_tensor(v) for v in obj.values()):
-        return obj
-    raise KeyError(f'{src}: no weights found; expected a model under "ema" '
-                   f'or "model", a "state_dict", or a plain state_dict, but '
-                   f'the top-level keys are {sorted(map(str, obj))[:20]}')
-
-
 def load_ultralytics_checkpoint(src: str) -> Dict[str, torch.Tensor]:
     """Load the state_dict of an Ultralytics YOLOv8 checkpoint file.
 
@@ -284,7 +256,7 @@ def load_ultralytics_checkpoint(src: str) -> Dict[str, torch.Tensor]:
             'checkpoint); unpickling it with the ultralytics classes.',
             logger='current')
         obj = torch.load(src, map_location='cpu', weights_only=False)
-    return _to_state_dict(obj, src)
+    return extract_state_dict(obj, src)
 
 
 def parse_args() -> argparse.Namespace:

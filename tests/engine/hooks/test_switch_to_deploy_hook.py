@@ -1,6 +1,8 @@
 """SwitchToDeployHook and yolokit.utils.switch_to_deploy."""
 from types import SimpleNamespace
 
+import pytest
+
 import torch
 import torch.nn as nn
 
@@ -81,8 +83,67 @@ def test_hook_switches_the_runner_model_before_testing():
 def test_model_without_reparameterizable_blocks_is_unchanged():
     model = nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    switch_to_deploy(model)
+    switch_to_deploy(model, fuse_bn=False)
     after = model.state_dict()
     assert before.keys() == after.keys()
     for key in before:
         assert torch.equal(before[key], after[key])
+
+
+@pytest.mark.parametrize('config, all_folded', [
+    ('yolov5/yolov5_n-v61_syncbn_fast_8xb16-300e_coco.py', True),
+    ('yolov8/yolov8_n_syncbn_fast_8xb16-500e_coco.py', True),
+    # RTMDet's head shares its convs across levels: those BNs must stay
+    ('rtmdet/rtmdet_tiny_syncbn_fast_8xb32-300e_coco.py', False),
+])
+def test_switch_to_deploy_folds_batchnorm_of_a_real_detector(
+        config, all_folded):
+    """Folding BN into the convs leaves a detector's outputs unchanged
+    (within float error)."""
+    from yolokit.registry import MODELS
+    from yolokit.testing import get_detector_cfg
+    torch.manual_seed(0)
+    cfg = get_detector_cfg(config)
+    model = MODELS.build(cfg)
+    # non-trivial running statistics, so an unfused BN would show
+    model.train()
+    with torch.no_grad():
+        model(torch.rand(2, 3, 64, 64), mode='tensor')
+    model.eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x, mode='tensor')
+        switch_to_deploy(model)
+        got = model(x, mode='tensor')
+    has_bn = any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    assert has_bn != all_folded
+    for exp_level, got_level in zip(expected, got):
+        for e, g in zip(exp_level, got_level):
+            torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
+
+
+def test_switch_to_deploy_can_keep_batchnorm():
+    model = nn.Sequential(nn.Conv2d(2, 2, 3), nn.BatchNorm2d(2)).eval()
+    switch_to_deploy(model, fuse_bn=False)
+    assert isinstance(model[1], nn.BatchNorm2d)
+
+
+def test_fold_batchnorm_leaves_shared_convs_alone():
+    """A conv shared by two ConvModules with separate BNs (RTMDet's shared
+    head) cannot absorb both BNs; folding must keep the outputs."""
+    from mmcv.cnn import ConvModule
+
+    from yolokit.utils.switch_to_deploy import fold_batchnorm
+    torch.manual_seed(0)
+    a = ConvModule(2, 2, 3, padding=1, norm_cfg=dict(type='BN'))
+    b = ConvModule(2, 2, 3, padding=1, norm_cfg=dict(type='BN'))
+    b.conv = a.conv
+    for bn in (a.bn, b.bn):
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+    model = nn.ModuleList([a, b]).eval()
+    x = torch.rand(1, 2, 5, 5)
+    expected = [m(x) for m in model]
+    assert fold_batchnorm(model) == 0
+    torch.testing.assert_close([m(x) for m in model], expected)

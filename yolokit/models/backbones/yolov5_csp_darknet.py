@@ -78,10 +78,10 @@ class YOLOv5CSPDarknet(BaseBackbone):
                  norm_eval: bool = False,
                  init_cfg: OptMultiConfig = None):
         if arch not in self.arch_settings:
-            raise ValueError(f'YOLOv5CSPDarknet: `arch` must be one of '
+            raise ValueError(f'{type(self).__name__}: `arch` must be one of '
                              f'{sorted(self.arch_settings)}, but got {arch!r}')
         super().__init__(
-            copy.deepcopy(self.arch_settings[arch]),
+            self._stage_settings(arch),
             deepen_factor,
             widen_factor,
             input_channels=input_channels,
@@ -92,6 +92,10 @@ class YOLOv5CSPDarknet(BaseBackbone):
             act_cfg=act_cfg,
             norm_eval=norm_eval,
             init_cfg=init_cfg)
+
+    def _stage_settings(self, arch: str) -> list:
+        """A copy of the stage table of ``arch`` (subclasses may edit it)."""
+        return copy.deepcopy(self.arch_settings[arch])
 
     def build_stem_layer(self) -> nn.Module:
         """Build the 6x6 stride-2 conv stem."""
@@ -105,7 +109,7 @@ class YOLOv5CSPDarknet(BaseBackbone):
             act_cfg=self.act_cfg)
 
     def build_stage_layer(self, stage_idx: int, setting: list) -> list:
-        """Build one stage: downsampling conv, CSP layer, optional SPPF.
+        """Build one stage: downsampling conv, CSP block, optional SPPF.
 
         Args:
             stage_idx (int): Index of the stage (0-based).
@@ -128,13 +132,7 @@ class YOLOv5CSPDarknet(BaseBackbone):
                 padding=1,
                 norm_cfg=self.norm_cfg,
                 act_cfg=self.act_cfg),
-            CSPLayer(
-                out_channels,
-                out_channels,
-                num_blocks=num_blocks,
-                add_identity=add_identity,
-                norm_cfg=self.norm_cfg,
-                act_cfg=self.act_cfg)
+            self.build_csp_block(out_channels, num_blocks, add_identity)
         ]
         if use_spp:
             stage.append(
@@ -145,6 +143,17 @@ class YOLOv5CSPDarknet(BaseBackbone):
                     norm_cfg=self.norm_cfg,
                     act_cfg=self.act_cfg))
         return stage
+
+    def build_csp_block(self, channels: int, num_blocks: int,
+                        add_identity: bool) -> nn.Module:
+        """Build the stage's CSP block: a ``CSPLayer`` (C3) for YOLOv5."""
+        return CSPLayer(
+            channels,
+            channels,
+            num_blocks=num_blocks,
+            add_identity=add_identity,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg)
 
     def _plugin_in_channels(self, setting: list) -> int:
         # The stage really outputs make_divisible(out, widen); the base

@@ -1,20 +1,18 @@
 """CSP-Darknet backbone of YOLOv8 (3x3 conv stem, C2f blocks, SPPF)."""
-import copy
 from typing import List, Optional, Tuple, Union
 
-import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmdet.utils import ConfigType, OptMultiConfig
 
 from yolokit.registry import MODELS
-from ..layers import CSPLayerWithTwoConv, SPPFBottleneck
-from ..utils import make_divisible, make_round
-from .base_backbone import BaseBackbone
+from ..layers import CSPLayerWithTwoConv
+from ..utils import make_divisible
+from .yolov5_csp_darknet import YOLOv5CSPDarknet
 
 
 @MODELS.register_module()
-class YOLOv8CSPDarknet(BaseBackbone):
+class YOLOv8CSPDarknet(YOLOv5CSPDarknet):
     """CSP-Darknet backbone used in YOLOv8.
 
     Stem: 3x3 stride-2 conv. Each stage: 3x3 stride-2 conv, then a
@@ -76,25 +74,24 @@ class YOLOv8CSPDarknet(BaseBackbone):
                  act_cfg: ConfigType = dict(type='SiLU', inplace=True),
                  norm_eval: bool = False,
                  init_cfg: OptMultiConfig = None):
-        if arch not in self.arch_settings:
-            raise ValueError(f'YOLOv8CSPDarknet: `arch` must be one of '
-                             f'{sorted(self.arch_settings)}, but got {arch!r}')
-        # A copy, so the class table stays untouched for other instances.
-        arch_setting = copy.deepcopy(self.arch_settings[arch])
-        arch_setting[-1][1] = last_stage_out_channels
         self.last_stage_out_channels = last_stage_out_channels
         super().__init__(
-            arch_setting,
-            deepen_factor,
-            widen_factor,
+            arch=arch,
+            plugins=plugins,
+            deepen_factor=deepen_factor,
+            widen_factor=widen_factor,
             input_channels=input_channels,
             out_indices=out_indices,
-            plugins=plugins,
             frozen_stages=frozen_stages,
             norm_cfg=norm_cfg,
             act_cfg=act_cfg,
             norm_eval=norm_eval,
             init_cfg=init_cfg)
+
+    def _stage_settings(self, arch: str) -> list:
+        settings = super()._stage_settings(arch)
+        settings[-1][1] = self.last_stage_out_channels
+        return settings
 
     def build_stem_layer(self) -> nn.Module:
         """Build the 3x3 stride-2 conv stem."""
@@ -107,62 +104,13 @@ class YOLOv8CSPDarknet(BaseBackbone):
             norm_cfg=self.norm_cfg,
             act_cfg=self.act_cfg)
 
-    def build_stage_layer(self, stage_idx: int, setting: list) -> list:
-        """Build one stage: downsampling conv, C2f layer, optional SPPF.
-
-        Args:
-            stage_idx (int): Index of the stage (0-based).
-            setting (list): ``[in, out, num_blocks, add_identity, use_spp]``.
-
-        Returns:
-            list[nn.Module]: The stage's layers.
-        """
-        in_channels, out_channels, num_blocks, add_identity, use_spp = setting
-
-        in_channels = make_divisible(in_channels, self.widen_factor)
-        out_channels = make_divisible(out_channels, self.widen_factor)
-        num_blocks = make_round(num_blocks, self.deepen_factor)
-        stage = [
-            ConvModule(
-                in_channels,
-                out_channels,
-                kernel_size=3,
-                stride=2,
-                padding=1,
-                norm_cfg=self.norm_cfg,
-                act_cfg=self.act_cfg),
-            CSPLayerWithTwoConv(
-                out_channels,
-                out_channels,
-                num_blocks=num_blocks,
-                add_identity=add_identity,
-                norm_cfg=self.norm_cfg,
-                act_cfg=self.act_cfg)
-        ]
-        if use_spp:
-            stage.append(
-                SPPFBottleneck(
-                    out_channels,
-                    out_channels,
-                    kernel_sizes=5,
-                    norm_cfg=self.norm_cfg,
-                    act_cfg=self.act_cfg))
-        return stage
-
-    def _plugin_in_channels(self, setting: list) -> int:
-        # The stage outputs make_divisible(out, widen), which differs from
-        # the base class's int(out * widen) for e.g. widen 0.33.
-        return make_divisible(setting[1], self.widen_factor)
-
-    def init_weights(self) -> None:
-        """Initialize the parameters.
-
-        Without ``init_cfg``, every Conv2d gets PyTorch's default
-        initialization again; otherwise ``init_cfg`` is applied.
-        """
-        if self.init_cfg is None:
-            for m in self.modules():
-                if isinstance(m, torch.nn.Conv2d):
-                    m.reset_parameters()
-        else:
-            super().init_weights()
+    def build_csp_block(self, channels: int, num_blocks: int,
+                        add_identity: bool) -> nn.Module:
+        """Build the stage's CSP block: a C2f (:class:`CSPLayerWithTwoConv`)."""
+        return CSPLayerWithTwoConv(
+            channels,
+            channels,
+            num_blocks=num_blocks,
+            add_identity=add_identity,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg)

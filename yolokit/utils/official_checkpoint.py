@@ -1,0 +1,64 @@
+"""Reading the weights out of checkpoints written by the official repos.
+
+Used by the converters in ``tools/model_converters``: official YOLOv5,
+Ultralytics and Megvii YOLOX checkpoints keep their weights under
+different keys, as pickled models or as plain state_dicts.
+"""
+from typing import Any, Dict
+
+import torch
+from mmengine.logging import print_log
+
+
+def strip_wrapper_prefix(state_dict: Dict[str, Any]) -> Dict[str, Any]:
+    """Drop a ``module.`` prefix left by (Distributed)DataParallel.
+
+    Args:
+        state_dict (dict): Weights, possibly saved from a wrapped model.
+
+    Returns:
+        dict: The weights with bare keys (the input if nothing to strip).
+    """
+    if state_dict and all(k.startswith('module.') for k in state_dict):
+        return {k[len('module.'):]: v for k, v in state_dict.items()}
+    return state_dict
+
+
+def extract_state_dict(obj: Any, src: str) -> Dict[str, torch.Tensor]:
+    """Pick the weights out of whatever an official checkpoint file holds.
+
+    Looks, in order, at ``ema``, ``model`` and ``state_dict`` (training
+    checkpoints keep both the EMA and the raw model; the EMA is what the
+    official repos evaluate), each either a pickled ``nn.Module`` or a
+    state_dict, and finally accepts a plain state_dict.
+
+    Args:
+        obj: What ``torch.load`` returned.
+        src (str): The file it came from, for error messages.
+
+    Returns:
+        dict: The state_dict.
+
+    Raises:
+        TypeError: ``obj`` is neither a dict nor a model.
+        KeyError: No weights found in the dict.
+    """
+    if isinstance(obj, torch.nn.Module):
+        return obj.state_dict()
+    if not isinstance(obj, dict):
+        raise TypeError(f'{src}: expected a checkpoint dict or a model, got '
+                        f'{type(obj).__name__}')
+    for key in ('ema', 'model', 'state_dict'):
+        value = obj.get(key)
+        if value is None:
+            continue
+        if isinstance(value, torch.nn.Module):
+            print_log(f'Using ckpt["{key}"] of {src}', logger='current')
+            return value.state_dict()
+        if isinstance(value, dict):
+            return value
+    if obj and all(torch.is_tensor(v) for v in obj.values()):
+        return obj
+    raise KeyError(f'{src}: no weights found; expected a model under "ema" '
+                   f'or "model", a "state_dict", or a plain state_dict, but '
+                   f'the top-level keys are {sorted(map(str, obj))[:20]}')
