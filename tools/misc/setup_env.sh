@@ -75,6 +75,25 @@ step "yolokit (editable, develop mode)"
 # A PEP 660 editable install would point them at site-packages instead.
 "${PIP[@]}" -q --no-build-isolation --no-deps --no-use-pep517 -e "$ROOT"
 
+YOLOX_REF="$VENV/reference/yolox-0.3.0"
+if [ ! -f "$YOLOX_REF/yolox/models/yolo_head.py" ]; then
+  # Megvii's YOLOX model code (the `yolox` 0.3.0 sdist, not installed): the
+  # reference of tests/tools/model_converters/test_yolox_to_yolokit.py.
+  # Optional: without it (e.g. offline) that test skips.
+  step "reference YOLOX 0.3.0 source in $YOLOX_REF"
+  YOLOX_DL="$(mktemp -d)"
+  if "$PY" -m pip download --disable-pip-version-check -q --no-deps \
+       --no-binary :all: -d "$YOLOX_DL" "yolox==0.3.0" \
+     && mkdir -p "$VENV/reference" \
+     && tar -xzf "$YOLOX_DL/yolox-0.3.0.tar.gz" -C "$VENV/reference"; then
+    :
+  else
+    echo "[setup_env] warning: could not fetch the yolox 0.3.0 sdist; the" \
+         "YOLOX converter parity test will skip" >&2
+  fi
+  rm -rf "$YOLOX_DL"
+fi
+
 step "checking the stack"
 "$PY" - <<'PYEOF'
 import mmcv, mmdet, mmengine, numpy, torch

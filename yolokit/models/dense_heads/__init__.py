@@ -5,8 +5,10 @@ from .yolov5_head import YOLOv5Head
 from .yolov5_head_module import YOLOv5HeadModule
 from .yolov8_head import YOLOv8Head
 from .yolov8_head_module import YOLOv8HeadModule
+from .yolox_head import YOLOXHead
+from .yolox_head_module import YOLOXHeadModule
 
 __all__ = [
     'RTMDetHead', 'RTMDetSepBNHeadModule', 'YOLOv8Head', 'YOLOv8HeadModule',
-    'YOLOv5Head', 'YOLOv5HeadModule'
+    'YOLOv5Head', 'YOLOv5HeadModule', 'YOLOXHead', 'YOLOXHeadModule'
 ]

@@ -1,5 +1,6 @@
 """Box coders of yolokit."""
 from .distance_point_bbox_coder import DistancePointBBoxCoder
 from .yolov5_bbox_coder import YOLOv5BBoxCoder
+from .yolox_bbox_coder import YOLOXBBoxCoder
 
-__all__ = ['YOLOv5BBoxCoder', 'DistancePointBBoxCoder']
+__all__ = ['YOLOv5BBoxCoder', 'DistancePointBBoxCoder', 'YOLOXBBoxCoder']
