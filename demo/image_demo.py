@@ -22,7 +22,7 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
 from yolokit.registry import VISUALIZERS
-from yolokit.utils import register_all_modules
+from yolokit.utils import register_all_modules, switch_to_deploy
 from yolokit.utils.file_list import get_file_list
 from yolokit.utils.labelme_utils import LabelmeFormat
 
@@ -66,14 +66,6 @@ def parse_args() -> Namespace:
         action='store_true',
         help='Write labelme JSON files instead of drawings')
     return parser.parse_args()
-
-
-def switch_model_to_deploy(model: torch.nn.Module) -> None:
-    """Fuse every re-parameterisable block that offers it."""
-    for module in model.modules():
-        if hasattr(module, 'switch_to_deploy'):
-            module.switch_to_deploy()
-    print_log('Switched the model to deploy mode.', logger='current')
 
 
 def check_class_names(class_names: Sequence[str],
@@ -133,7 +125,8 @@ def main():
 
     model = init_detector(cfg, args.checkpoint, device=args.device)
     if args.deploy:
-        switch_model_to_deploy(model)
+        # Re-parameterise and fold BatchNorm, as tools/test.py --deploy.
+        switch_to_deploy(model)
 
     classes = model.dataset_meta['classes']
     if args.class_name is not None:

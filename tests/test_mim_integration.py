@@ -13,7 +13,7 @@ import yaml
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MIM = osp.join(osp.dirname(sys.executable), 'mim')
-SHAPES_CONFIG = 'configs/yolov5/yolov5_n-v61_fast_1xb16-40e_shapes.py'
+SHAPES_CONFIG = 'configs/yolov5/yolov5_n-v61_fast_1xb16-60e_shapes.py'
 
 pytestmark = pytest.mark.skipif(
     not osp.isfile(MIM),
@@ -48,15 +48,32 @@ def test_mim_list_shows_yolokit(tmp_path):
     assert yolokit_rows[0][1] == yolokit.__version__
 
 
-def test_mim_search_lists_yolov5_configs(tmp_path):
-    proc = _run_mim('search', 'yolokit', '--model', 'yolov5', cwd=tmp_path)
+def _indexed_algorithms():
+    """The ``configs/<algo>`` folders whose metafile model-index.yml
+    imports."""
+    with open(osp.join(REPO, 'model-index.yml')) as f:
+        imports = yaml.safe_load(f)['Import']
+    return [path.split('/')[1] for path in imports]
+
+
+def test_model_index_imports_every_family_metafile():
+    """A family metafile that model-index.yml misses is invisible to mim."""
+    families = sorted(
+        name for name in os.listdir(osp.join(REPO, 'configs'))
+        if osp.isfile(osp.join(REPO, 'configs', name, 'metafile.yml')))
+    assert families and sorted(_indexed_algorithms()) == families
+
+
+@pytest.mark.parametrize('algo', _indexed_algorithms())
+def test_mim_search_lists_configs(algo, tmp_path):
+    proc = _run_mim('search', 'yolokit', '--model', algo, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     found = {
         line.split(':', 1)[1].strip()
         for line in proc.stdout.splitlines()
         if line.startswith('config id:')
     }
-    expected = _metafile_config_names('yolov5')
+    expected = _metafile_config_names(algo)
     assert expected and found == expected
     # every listed config is a real file of the repository
     for name in found:

@@ -21,7 +21,6 @@ import importlib.machinery
 import importlib.util
 import math
 import os.path as osp
-from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
@@ -33,6 +32,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper
 from mmengine.registry import FUNCTIONS
 
+from yolokit.testing.module_tree import module_tree_differences
 from yolokit.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS, MODELS,
                               OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS,
                               PARAM_SCHEDULERS, TRANSFORMS)
@@ -88,41 +88,6 @@ def _no_download(cfg: Config) -> Config:
     return cfg
 
 
-def parse_module_tree(
-        path: str) -> Tuple[Dict[str, str], Dict[str, Tuple[int, ...]]]:
-    modules: Dict[str, str] = {}
-    params: Dict[str, Tuple[int, ...]] = {}
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            line = line.rstrip('\n')
-            if not line or line.startswith('#'):
-                continue
-            kind, rest = line.split(' ', 1)
-            if kind == 'module':
-                name, cls_name = rest.rsplit(' ', 1)
-                modules[name] = cls_name
-            elif kind == 'param':
-                key, shape = rest.split(' ', 1)
-                params[key] = tuple(ast.literal_eval(shape))
-            else:
-                raise ValueError(f'{path}: unknown line {line!r}')
-    return modules, params
-
-
-def _diff(expected: dict, actual: dict, what: str) -> List[str]:
-    missing = [k for k in expected if k not in actual]
-    extra = [k for k in actual if k not in expected]
-    wrong = [
-        f'{k}: {expected[k]} != {actual[k]}' for k in expected
-        if k in actual and expected[k] != actual[k]
-    ]
-    return [
-        f'{len(v)} {what} {label}, e.g. {v[:6]}'
-        for v, label in ((missing, 'missing'), (extra, 'unexpected'),
-                         (wrong, 'differ')) if v
-    ]
-
-
 # --------------------------------------------------- load, build, compare
 
 
@@ -147,11 +112,7 @@ def test_model_matches_module_tree(built, module_trees_dir):
     tree = osp.join(module_trees_dir, 'rtmdet',
                     osp.splitext(rel_path)[0] + '.txt')
     assert osp.isfile(tree), f'no module tree for {rel_path}'
-    expected_modules, expected_params = parse_module_tree(tree)
-    modules = {(n or '.'): type(m).__name__ for n, m in model.named_modules()}
-    params = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    problems = _diff(expected_modules, modules, 'modules') + _diff(
-        expected_params, params, 'state_dict entries')
+    problems = module_tree_differences(model, tree)
     assert not problems, f'{rel_path}:\n' + '\n'.join(problems)
 
 

@@ -8,7 +8,6 @@ spec's ``module_trees/yolov5/<same relative path>.txt``: the module tree
 of the same name. Matching it is what lets MMYOLO checkpoints load
 unchanged.
 """
-import ast
 import glob
 import math
 import os.path as osp
@@ -21,6 +20,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import FUNCTIONS
 
+from yolokit.testing.module_tree import module_tree_differences
 from yolokit.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS, MODELS,
                               OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS,
                               TRANSFORMS)
@@ -35,7 +35,7 @@ CONFIG_FILES = sorted(
 # configs MMYOLO v0.6.0 did not ship (so no reference tree exists) belong
 # here; a shipped config without a tree is a spec gap to report, not to hide.
 CONFIGS_WITHOUT_TREE: Dict[str, str] = {
-    'yolov5_n-v61_fast_1xb16-40e_shapes.py':
+    'yolov5_n-v61_fast_1xb16-60e_shapes.py':
     'yolokit-only config for the bundled toy "shapes" dataset',
 }
 
@@ -76,60 +76,6 @@ def _load(rel_path: str) -> Config:
 def _tree_path(module_trees_dir: str, rel_path: str) -> str:
     return osp.join(module_trees_dir, 'yolov5',
                     osp.splitext(rel_path)[0] + '.txt')
-
-
-def parse_module_tree(
-        path: str) -> Tuple[Dict[str, str], Dict[str, Tuple[int, ...]]]:
-    """Module classes and state_dict shapes listed in a module-tree file."""
-    modules: Dict[str, str] = {}
-    params: Dict[str, Tuple[int, ...]] = {}
-    with open(path, encoding='utf-8') as f:
-        for line_no, line in enumerate(f, 1):
-            line = line.rstrip('\n')
-            if not line or line.startswith('#'):
-                continue
-            kind, rest = line.split(' ', 1)
-            if kind == 'module':
-                name, cls_name = rest.rsplit(' ', 1)
-                modules[name] = cls_name
-            elif kind == 'param':
-                key, shape = rest.split(' ', 1)
-                params[key] = tuple(ast.literal_eval(shape))
-            else:
-                raise ValueError(f'{path}:{line_no}: unknown line {line!r}')
-    return modules, params
-
-
-def model_tree(
-    model: torch.nn.Module
-) -> Tuple[Dict[str, str], Dict[str, Tuple[int, ...]]]:
-    """The same layout as ``parse_module_tree``, read from a live model."""
-    modules = {
-        (name or '.'): type(module).__name__
-        for name, module in model.named_modules()
-    }
-    params = {
-        key: tuple(value.shape)
-        for key, value in model.state_dict().items()
-    }
-    return modules, params
-
-
-def _dict_diff(expected: dict, actual: dict, what: str) -> List[str]:
-    problems = []
-    missing = [k for k in expected if k not in actual]
-    extra = [k for k in actual if k not in expected]
-    wrong = [
-        f'{k}: expected {expected[k]}, got {actual[k]}' for k in expected
-        if k in actual and expected[k] != actual[k]
-    ]
-    if missing:
-        problems.append(f'{len(missing)} {what} missing, e.g. {missing[:8]}')
-    if extra:
-        problems.append(f'{len(extra)} unexpected {what}, e.g. {extra[:8]}')
-    if wrong:
-        problems.append(f'{len(wrong)} {what} differ, e.g. {wrong[:8]}')
-    return problems
 
 
 def _input_size(cfg: Config) -> int:
@@ -185,11 +131,7 @@ def test_model_matches_module_tree(built, module_trees_dir):
             'CONFIGS_WITHOUT_TREE with the reason if MMYOLO 0.6.0 did not '
             'ship this config')
         return
-    expected_modules, expected_params = parse_module_tree(tree_file)
-    actual_modules, actual_params = model_tree(model)
-    problems = (
-        _dict_diff(expected_modules, actual_modules, 'modules') +
-        _dict_diff(expected_params, actual_params, 'state_dict entries'))
+    problems = module_tree_differences(model, tree_file)
     assert not problems, f'{rel_path}:\n' + '\n'.join(problems)
 
 

@@ -6,10 +6,8 @@ tree and state_dict layout of the model MMYOLO v0.6.0 builds from the
 config of the same name, which is what lets MMYOLO checkpoints load
 unchanged. Documented values come from spec 02 section 4 (YOLOv8).
 """
-import ast
 import glob
 import os.path as osp
-from typing import Dict, List, Tuple
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import FUNCTIONS
 
+from yolokit.testing.module_tree import module_tree_differences
 from yolokit.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS, MODELS,
                               OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS,
                               TRANSFORMS)
@@ -47,43 +46,6 @@ def _load(name: str) -> Config:
     return Config.fromfile(osp.join(CONFIG_DIR, name))
 
 
-def parse_module_tree(
-        path: str) -> Tuple[Dict[str, str], Dict[str, Tuple[int, ...]]]:
-    """Module classes and state_dict shapes listed in a module-tree file."""
-    modules: Dict[str, str] = {}
-    params: Dict[str, Tuple[int, ...]] = {}
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            line = line.rstrip('\n')
-            if not line or line.startswith('#'):
-                continue
-            kind, rest = line.split(' ', 1)
-            if kind == 'module':
-                name, cls_name = rest.rsplit(' ', 1)
-                modules[name] = cls_name
-            elif kind == 'param':
-                key, shape = rest.split(' ', 1)
-                params[key] = tuple(ast.literal_eval(shape))
-            else:
-                raise ValueError(f'{path}: unknown line {line!r}')
-    return modules, params
-
-
-def _diff(expected: dict, actual: dict, what: str) -> List[str]:
-    problems = []
-    missing = [k for k in expected if k not in actual]
-    extra = [k for k in actual if k not in expected]
-    wrong = [
-        f'{k}: expected {expected[k]}, got {actual[k]}' for k in expected
-        if k in actual and expected[k] != actual[k]
-    ]
-    for items, label in ((missing, 'missing'), (extra, 'unexpected'),
-                         (wrong, 'differ')):
-        if items:
-            problems.append(f'{len(items)} {what} {label}: {items[:8]}')
-    return problems
-
-
 def test_all_configs_are_there(module_trees_dir):
     trees = sorted(
         osp.splitext(osp.basename(p))[0] + '.py'
@@ -103,14 +65,8 @@ def built(request):
 def test_model_matches_module_tree(built, module_trees_dir):
     name, cfg, model = built
     assert cfg.default_scope == 'yolokit'
-    expected_modules, expected_params = parse_module_tree(
-        osp.join(module_trees_dir, 'yolov8',
-                 osp.splitext(name)[0] + '.txt'))
-    modules = {(n or '.'): type(m).__name__ for n, m in model.named_modules()}
-    params = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    problems = (
-        _diff(expected_modules, modules, 'modules') +
-        _diff(expected_params, params, 'state_dict entries'))
+    tree = osp.join(module_trees_dir, 'yolov8', osp.splitext(name)[0] + '.txt')
+    problems = module_tree_differences(model, tree)
     assert not problems, f'{name}:\n' + '\n'.join(problems)
 
 

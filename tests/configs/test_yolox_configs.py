@@ -13,11 +13,9 @@ ratio (0.8, 1.6), 15 last epochs without Mosaic/MixUp; the RTMDet-hyp
 variants: batch 8 -> 32, interval 10 -> 1, 15 -> 20 last epochs, AdamW
 0.004 / 0.05, EMA momentum 0.0002).
 """
-import ast
 import copy
 import glob
 import os.path as osp
-from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
@@ -27,6 +25,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import FUNCTIONS
 
+from yolokit.testing.module_tree import module_tree_differences
 from yolokit.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS, MODELS,
                               OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS,
                               PARAM_SCHEDULERS, TRANSFORMS)
@@ -73,42 +72,6 @@ def test_configs_were_found():
 # ------------------------------------------------------ module-tree check
 
 
-def parse_module_tree(
-        path: str) -> Tuple[Dict[str, str], Dict[str, Tuple[int, ...]]]:
-    """Module class names and state_dict shapes listed in a tree file."""
-    modules: Dict[str, str] = {}
-    params: Dict[str, Tuple[int, ...]] = {}
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            line = line.rstrip('\n')
-            if not line or line.startswith('#'):
-                continue
-            kind, rest = line.split(' ', 1)
-            if kind == 'module':
-                name, cls_name = rest.rsplit(' ', 1)
-                modules[name] = cls_name
-            elif kind == 'param':
-                key, shape = rest.split(' ', 1)
-                params[key] = tuple(ast.literal_eval(shape))
-            else:
-                raise ValueError(f'{path}: unknown line {line!r}')
-    return modules, params
-
-
-def _diff(expected: dict, actual: dict, what: str) -> List[str]:
-    missing = [k for k in expected if k not in actual]
-    extra = [k for k in actual if k not in expected]
-    wrong = [
-        f'{k}: expected {expected[k]}, got {actual[k]}' for k in expected
-        if k in actual and expected[k] != actual[k]
-    ]
-    return [
-        f'{len(v)} {what} {label}, e.g. {v[:6]}'
-        for v, label in ((missing, 'missing'), (extra, 'unexpected'),
-                         (wrong, 'differ')) if v
-    ]
-
-
 @pytest.fixture(scope='module', params=DET_CONFIGS)
 def built(request):
     name = request.param
@@ -135,11 +98,7 @@ def test_model_matches_module_tree(built, module_trees_dir):
     name, _, model = built
     tree = osp.join(module_trees_dir, 'yolox', osp.splitext(name)[0] + '.txt')
     assert osp.isfile(tree), f'no module tree for {name}'
-    expected_modules, expected_params = parse_module_tree(tree)
-    modules = {(n or '.'): type(m).__name__ for n, m in model.named_modules()}
-    params = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    problems = _diff(expected_modules, modules, 'modules') + _diff(
-        expected_params, params, 'state_dict entries')
+    problems = module_tree_differences(model, tree)
     assert not problems, f'{name}:\n' + '\n'.join(problems)
 
 

@@ -175,3 +175,116 @@ def test_missing_image_is_a_clear_error(repo_root, detector, tmp_path,
         run_demo_in_process(repo_root, monkeypatch, tmp_path / 'missing.jpg',
                             config, ckpt, '--out-dir', tmp_path / 'out')
     assert not (tmp_path / 'out').exists()
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A local HTTP server serving ``tmp_path / 'www'``; yields (root, url)."""
+    import functools
+    import http.server
+    import threading
+    root = tmp_path / 'www'
+    root.mkdir()
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+    server.server_close()
+
+
+def test_url_input_is_downloaded_and_drawn(repo_root, images_dir, detector,
+                                           http_server, tmp_path):
+    config, ckpt = detector
+    www, base_url = http_server
+    shutil.copy(osp.join(images_dir, 'dog.jpg'), www / 'remote dog.jpg')
+    cwd = tmp_path / 'cwd'
+    cwd.mkdir()
+    out_dir = tmp_path / 'out'
+    cmd = [
+        sys.executable,
+        osp.join(repo_root, 'demo', 'image_demo.py'),
+        f'{base_url}/remote%20dog.jpg', config, ckpt, '--out-dir',
+        str(out_dir), '--device', 'cpu', '--score-thr', '0.01'
+    ]
+    proc = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+    _assert_ok(proc)
+    # the image is downloaded to the working directory under its own name
+    downloaded = cwd / 'remote dog.jpg'
+    assert downloaded.read_bytes() == (www / 'remote dog.jpg').read_bytes()
+    assert os.listdir(out_dir) == ['remote dog.jpg']
+    drawn = mmcv.imread(str(out_dir / 'remote dog.jpg'))
+    assert drawn.shape == mmcv.imread(str(downloaded)).shape
+
+
+def _demo_module(repo_root):
+    return runpy.run_path(osp.join(repo_root, 'demo', 'image_demo.py'))
+
+
+@pytest.mark.parametrize('cuda', [True, False])
+def test_default_device_follows_cuda_availability(repo_root, monkeypatch,
+                                                  cuda):
+    module = _demo_module(repo_root)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
+    monkeypatch.setattr(sys, 'argv', ['image_demo.py', 'a.jpg', 'c.py', 'w'])
+    args = module['parse_args']()
+    assert args.device == ('cuda:0' if cuda else 'cpu')
+    assert args.out_dir == './output' and args.score_thr == 0.3
+    assert not args.show and not args.to_labelme and args.class_name is None
+
+
+def test_show_displays_each_image_and_saves_nothing(repo_root, images_dir,
+                                                    detector, tmp_path,
+                                                    monkeypatch):
+    from mmdet.visualization import DetLocalVisualizer
+    config, ckpt = detector
+    shown = []
+
+    def fake_show(self, drawn_img=None, win_name='image', wait_time=0.,
+                  **kwargs):
+        shown.append((win_name, drawn_img.shape, wait_time))
+
+    monkeypatch.setattr(DetLocalVisualizer, 'show', fake_show)
+    src = tmp_path / 'photos'
+    src.mkdir()
+    shutil.copy(osp.join(images_dir, 'dog.jpg'), src / 'dog.jpg')
+    shutil.copy(osp.join(images_dir, 'demo.jpg'), src / 'demo.jpg')
+    monkeypatch.chdir(tmp_path)
+    run_demo_in_process(repo_root, monkeypatch, src, config, ckpt, '--show',
+                        '--out-dir', tmp_path / 'out')
+    height, width = mmcv.imread(str(src / 'dog.jpg')).shape[:2]
+    assert sorted(name for name, _, _ in shown) == ['demo.jpg', 'dog.jpg']
+    assert (('dog.jpg', (height, width, 3), 0) in shown)
+    assert not (tmp_path / 'out').exists()
+    assert not (tmp_path / 'output').exists()
+
+
+def test_deploy_keeps_the_detections(repo_root, images_dir, detector,
+                                     tmp_path, monkeypatch):
+    """--deploy folds BatchNorm into the convs: same boxes, same classes."""
+    from mmdet.apis import inference_detector, init_detector
+    config, ckpt = detector
+    photo = osp.join(images_dir, 'dog.jpg')
+    model = init_detector(config, ckpt, device='cpu')
+    scores = inference_detector(model, photo).pred_instances.scores.numpy()
+    thr, num_kept = _threshold_between_scores(scores)
+
+    shapes = {}
+    for name, extra in (('plain', []), ('deploy', ['--deploy'])):
+        out_dir = tmp_path / name
+        run_demo_in_process(repo_root, monkeypatch, photo, config, ckpt,
+                            '--out-dir', out_dir, '--score-thr', thr,
+                            '--to-labelme', *extra)
+        with open(out_dir / 'dog.json', encoding='utf-8') as f:
+            shapes[name] = sorted(
+                (s['label'], [*s['points'][0], *s['points'][1]])
+                for s in json.load(f)['shapes'])
+    assert len(shapes['plain']) == num_kept
+    assert [s[0] for s in shapes['deploy']] == [s[0] for s in shapes['plain']]
+    np.testing.assert_allclose([s[1] for s in shapes['deploy']],
+                               [s[1] for s in shapes['plain']],
+                               atol=1e-2)

@@ -110,3 +110,9 @@ def test_url_defaults_to_working_directory(http_root, tmp_path, monkeypatch):
     files, _ = get_file_list(f'{base_url}/x.jpg')
     assert files == [osp.join(str(workdir), 'x.jpg')]
     assert (workdir / 'x.jpg').read_bytes() == b'jpeg'
+
+
+def test_exported_from_yolokit_utils():
+    import yolokit.utils
+    assert yolokit.utils.get_file_list is get_file_list
+    assert 'get_file_list' in yolokit.utils.__all__

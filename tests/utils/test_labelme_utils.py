@@ -81,3 +81,9 @@ def test_label_without_class_name_is_an_error():
 def test_missing_meta_key_is_an_error():
     with pytest.raises(KeyError, match='ori_shape'):
         LabelmeFormat(CLASSES).to_dict(_preds(), dict(img_path='a.jpg'))
+
+
+def test_exported_from_yolokit_utils():
+    import yolokit.utils
+    assert yolokit.utils.LabelmeFormat is LabelmeFormat
+    assert 'LabelmeFormat' in yolokit.utils.__all__

@@ -3,6 +3,8 @@
 Kept free of MMDetection imports at module level: ``import yolokit`` checks
 the installed versions before anything imports MMDetection.
 """
+from .file_list import get_file_list
+from .labelme_utils import LabelmeFormat
 from .setup_env import register_all_modules
 from .switch_to_deploy import switch_to_deploy
 from .version_check import (IncompatibleDependencyError,
@@ -10,5 +12,6 @@ from .version_check import (IncompatibleDependencyError,
 
 __all__ = [
     'register_all_modules', 'check_dependency_versions',
-    'IncompatibleDependencyError', 'switch_to_deploy'
+    'IncompatibleDependencyError', 'switch_to_deploy', 'get_file_list',
+    'LabelmeFormat'
 ]

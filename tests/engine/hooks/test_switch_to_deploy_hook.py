@@ -75,9 +75,52 @@ def test_hook_switches_the_runner_model_before_testing():
     hook = HOOKS.build(dict(type='SwitchToDeployHook'))
     assert isinstance(hook, SwitchToDeployHook)
     model = _Net()
-    runner = SimpleNamespace(model=model)
+    runner = SimpleNamespace(model=model, hooks=[hook])
     hook.before_test_epoch(runner)
     assert model.blocks[0].deployed and model.blocks[2].deployed
+
+
+def test_hook_keeps_the_ema_swap_working():
+    """EMAHook swaps the averaged weights in before the test and back after
+    it; with BatchNorm folded in the model only, swapping back failed."""
+    from mmcv.cnn import ConvModule
+    from mmengine.hooks import EMAHook
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        ConvModule(3, 4, 3, padding=1, norm_cfg=dict(type='BN')),
+        ConvModule(4, 2, 1, norm_cfg=dict(type='BN')))
+    with torch.no_grad():  # non-trivial statistics for the folding
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_var.fill_(2.0)
+    ema_hook = EMAHook(ema_type='ExpMomentumEMA')
+    runner = SimpleNamespace(model=model, hooks=[])
+    ema_hook.before_run(runner)
+    # make the averaged weights differ from the model's (the EMA hook swaps
+    # parameters only; the BatchNorm statistics stay the model's)
+    with torch.no_grad():
+        for p in ema_hook.ema_model.module.parameters():
+            p.add_(0.1)
+    for m in (model, ema_hook.ema_model.module):
+        m.eval()
+    deploy_hook = SwitchToDeployHook()
+    runner.hooks = [ema_hook, deploy_hook]
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        averaged_out = ema_hook.ema_model.module(x)
+        raw_out = model(x)
+
+    ema_hook.before_test_epoch(runner)
+    deploy_hook.before_test_epoch(runner)
+    assert not any(
+        isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    with torch.no_grad():  # tests the averaged weights, deployed
+        torch.testing.assert_close(model(x), averaged_out, rtol=1e-5,
+                                   atol=1e-5)
+    ema_hook.after_test_epoch(runner)  # raised a size mismatch before
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), raw_out, rtol=1e-5, atol=1e-5)
 
 
 def test_model_without_reparameterizable_blocks_is_unchanged():
