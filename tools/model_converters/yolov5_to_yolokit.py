@@ -37,8 +37,9 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmengine.logging import print_log
 
-from yolokit.utils.official_checkpoint import (extract_state_dict,
-                                               strip_wrapper_prefix)
+from yolokit.utils.official_checkpoint import (
+    converter_arg_parser, extract_state_dict, save_converted_checkpoint,
+    strip_wrapper_prefix)
 
 # Number of output levels per official architecture.
 ARCH_NUM_LEVELS = {'P5': 3, 'P6': 4}
@@ -305,22 +306,15 @@ def load_official_checkpoint(src: str) -> Dict[str, torch.Tensor]:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Convert an official YOLOv5 v6.x/v7.0 detection '
-        'checkpoint to a yolokit checkpoint.')
-    parser.add_argument(
-        '--src', default='yolov5s.pt', help='official checkpoint path')
-    parser.add_argument(
-        '--dst', default='yolokit_yolov5s.pth', help='output path')
+    parser = converter_arg_parser(
+        'Convert an official YOLOv5 v6.x/v7.0 detection checkpoint to a '
+        'yolokit checkpoint.', 'yolov5s.pt', 'yolokit_yolov5s.pth',
+        'official checkpoint path')
     parser.add_argument(
         '--arch',
         choices=sorted(ARCH_NUM_LEVELS),
         default=None,
         help='official architecture; inferred from the checkpoint if unset')
-    parser.add_argument(
-        '--keep-half',
-        action='store_true',
-        help='keep the source precision instead of converting to float32')
     return parser.parse_args()
 
 
@@ -330,11 +324,7 @@ def main() -> None:
     arch = args.arch or infer_arch(strip_wrapper_prefix(src_state_dict))
     state_dict = convert(
         src_state_dict, arch=arch, to_float=not args.keep_half)
-    torch.save({'state_dict': state_dict}, args.dst)
-    print_log(
-        f'Converted {args.src} (YOLOv5 {arch}, {len(state_dict)} tensors) '
-        f'to {args.dst}',
-        logger='current')
+    save_converted_checkpoint(state_dict, args.src, args.dst, f'YOLOv5 {arch}')
 
 
 if __name__ == '__main__':

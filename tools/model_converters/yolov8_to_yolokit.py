@@ -46,8 +46,9 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmengine.logging import print_log
 
-from yolokit.utils.official_checkpoint import (extract_state_dict,
-                                               strip_wrapper_prefix)
+from yolokit.utils.official_checkpoint import (
+    converter_arg_parser, extract_state_dict, save_converted_checkpoint,
+    strip_wrapper_prefix)
 
 _LAYER_KEY = re.compile(r'^model\.(\d+)\.(.+)$')
 
@@ -260,29 +261,17 @@ def load_ultralytics_checkpoint(src: str) -> Dict[str, torch.Tensor]:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Convert an Ultralytics YOLOv8 detection checkpoint to a '
-        'yolokit checkpoint.')
-    parser.add_argument(
-        '--src', default='yolov8s.pt', help='Ultralytics checkpoint path')
-    parser.add_argument(
-        '--dst', default='yolokit_yolov8s.pth', help='output path')
-    parser.add_argument(
-        '--keep-half',
-        action='store_true',
-        help='keep the source precision instead of converting to float32')
-    return parser.parse_args()
+    return converter_arg_parser(
+        'Convert an Ultralytics YOLOv8 detection checkpoint to a '
+        'yolokit checkpoint.',
+        'yolov8s.pt', 'yolokit_yolov8s.pth', 'Ultralytics checkpoint path').parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    src_state_dict = load_ultralytics_checkpoint(args.src)
-    state_dict = convert(src_state_dict, to_float=not args.keep_half)
-    torch.save({'state_dict': state_dict}, args.dst)
-    print_log(
-        f'Converted {args.src} (YOLOv8, {len(state_dict)} tensors) to '
-        f'{args.dst}',
-        logger='current')
+    state_dict = convert(
+        load_ultralytics_checkpoint(args.src), to_float=not args.keep_half)
+    save_converted_checkpoint(state_dict, args.src, args.dst, 'YOLOv8')
 
 
 if __name__ == '__main__':

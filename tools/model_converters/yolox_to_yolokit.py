@@ -63,10 +63,10 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from mmengine.logging import print_log
 
-from yolokit.utils.official_checkpoint import (extract_state_dict,
-                                               strip_wrapper_prefix)
+from yolokit.utils.official_checkpoint import (
+    converter_arg_parser, extract_state_dict, save_converted_checkpoint,
+    strip_wrapper_prefix)
 
 # (pattern on the official key, yolokit prefix, kind of the module).
 # A ``{n}`` in the prefix takes the first group of the pattern; kinds say
@@ -225,29 +225,17 @@ def load_official_checkpoint(src: str) -> Dict[str, torch.Tensor]:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Convert an official YOLOX (Megvii) checkpoint to a '
-        'yolokit checkpoint.')
-    parser.add_argument(
-        '--src', default='yolox_s.pth', help='official YOLOX checkpoint')
-    parser.add_argument(
-        '--dst', default='mmyoloxs.pt', help='output checkpoint path')
-    parser.add_argument(
-        '--keep-half',
-        action='store_true',
-        help='keep the source precision instead of converting to float32')
-    return parser.parse_args()
+    return converter_arg_parser(
+        'Convert an official YOLOX (Megvii) checkpoint to a yolokit '
+        'checkpoint.',
+        'yolox_s.pth', 'mmyoloxs.pt', 'official YOLOX checkpoint').parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    src_state_dict = load_official_checkpoint(args.src)
-    state_dict = convert(src_state_dict, to_float=not args.keep_half)
-    torch.save({'state_dict': state_dict}, args.dst)
-    print_log(
-        f'Converted {args.src} (YOLOX, {len(state_dict)} tensors) to '
-        f'{args.dst}',
-        logger='current')
+    state_dict = convert(
+        load_official_checkpoint(args.src), to_float=not args.keep_half)
+    save_converted_checkpoint(state_dict, args.src, args.dst, 'YOLOX')
 
 
 if __name__ == '__main__':

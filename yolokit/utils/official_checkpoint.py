@@ -4,6 +4,7 @@ Used by the converters in ``tools/model_converters``: official YOLOv5,
 Ultralytics and Megvii YOLOX checkpoints keep their weights under
 different keys, as pickled models or as plain state_dicts.
 """
+import argparse
 from typing import Any, Dict
 
 import torch
@@ -62,3 +63,44 @@ def extract_state_dict(obj: Any, src: str) -> Dict[str, torch.Tensor]:
     raise KeyError(f'{src}: no weights found; expected a model under "ema" '
                    f'or "model", a "state_dict", or a plain state_dict, but '
                    f'the top-level keys are {sorted(map(str, obj))[:20]}')
+
+
+def converter_arg_parser(description: str, default_src: str,
+                         default_dst: str,
+                         src_help: str) -> argparse.ArgumentParser:
+    """The ``--src``, ``--dst`` and ``--keep-half`` options every
+    checkpoint converter in ``tools/model_converters`` takes.
+
+    Args:
+        description (str): What the converter converts.
+        default_src (str): Default of ``--src``.
+        default_dst (str): Default of ``--dst``.
+        src_help (str): Help text of ``--src``.
+
+    Returns:
+        argparse.ArgumentParser: The parser; a converter may add options.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('--src', default=default_src, help=src_help)
+    parser.add_argument('--dst', default=default_dst, help='output path')
+    parser.add_argument(
+        '--keep-half',
+        action='store_true',
+        help='keep the source precision instead of converting to float32')
+    return parser
+
+
+def save_converted_checkpoint(state_dict: Dict[str, torch.Tensor], src: str,
+                              dst: str, what: str) -> None:
+    """Save converted weights as a yolokit checkpoint and log it.
+
+    Args:
+        state_dict (dict): The converted weights.
+        src (str): The official checkpoint they came from.
+        dst (str): Output path.
+        what (str): The model, for the log line (e.g. ``'YOLOv8'``).
+    """
+    torch.save({'state_dict': state_dict}, dst)
+    print_log(
+        f'Converted {src} ({what}, {len(state_dict)} tensors) to {dst}',
+        logger='current')
