@@ -96,7 +96,6 @@ if __name__ == '__main__':
             read_requirements('mminstall.txt'),
             'mminstall': read_requirements('mminstall.txt'),
             'albu': read_requirements('albu.txt'),
-            'docs': read_requirements('docs.txt'),
             'build': read_requirements('build.txt'),
         },
         zip_safe=False)

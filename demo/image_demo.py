@@ -17,14 +17,16 @@ from typing import Sequence
 import mmcv
 import torch
 from mmdet.apis import inference_detector, init_detector
-from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
 from yolokit.registry import VISUALIZERS
 from yolokit.utils import register_all_modules, switch_to_deploy
+from yolokit.utils.checkpoint_fit import check_checkpoint_file_fits
 from yolokit.utils.file_list import get_file_list
 from yolokit.utils.labelme_utils import LabelmeFormat
+from yolokit.utils.tool_config import check_checkpoint_path, read_config
+from yolokit.utils.tool_overrides import apply_overrides, tta_overrides
 
 
 def parse_args() -> Namespace:
@@ -82,21 +84,6 @@ def check_class_names(class_names: Sequence[str],
                 f'"{name}". Valid names: {list(model_classes)}')
 
 
-def apply_tta(cfg: Config) -> None:
-    """Wrap the model in the config's TTA model and use the TTA pipeline."""
-    missing = [k for k in ('tta_model', 'tta_pipeline') if k not in cfg]
-    if missing:
-        raise KeyError(f'--tta needs {missing} in the config {cfg.filename}')
-    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
-    dataset_cfg = cfg.test_dataloader.dataset
-    while 'dataset' in dataset_cfg:
-        dataset_cfg = dataset_cfg['dataset']
-    # Batch shapes assume one letterbox size, which TTA's scales break.
-    if 'batch_shapes_cfg' in dataset_cfg:
-        dataset_cfg.batch_shapes_cfg = None
-    dataset_cfg.pipeline = cfg.tta_pipeline
-
-
 def output_name(file: str, source_root: str, is_dir: bool) -> str:
     """File name of a result: a folder's sub-paths are flattened with _."""
     if is_dir:
@@ -111,19 +98,27 @@ def main():
                            'at the same time.')
 
     register_all_modules()
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config)
     if 'init_cfg' in cfg.model.get('backbone', {}):
         # The checkpoint replaces any pretrained backbone weights.
         cfg.model.backbone.init_cfg = None
     if args.tta:
-        apply_tta(cfg)
+        apply_overrides(cfg, tta_overrides(cfg, args.config))
 
-    # Resolve the input first: a typo fails before the model is built.
+    # Resolve the inputs and outputs first: a typo fails before the model is
+    # built, and before anything is written.
     files, source_type = get_file_list(args.img)
     if not files:
         raise FileNotFoundError(f'No image found in "{args.img}".')
+    check_checkpoint_path(args.checkpoint)
+    if not args.show and osp.exists(args.out_dir) and not osp.isdir(
+            args.out_dir):
+        raise FileExistsError(f'--out-dir {args.out_dir} is an existing '
+                              'file; expected a directory for the results.')
 
     model = init_detector(cfg, args.checkpoint, device=args.device)
+    # init_detector only warns about weights the checkpoint lacks.
+    check_checkpoint_file_fits(model, args.checkpoint, args.config)
     if args.deploy:
         # Re-parameterise and fold BatchNorm, as tools/test.py --deploy.
         switch_to_deploy(model)

@@ -1,9 +1,11 @@
 """Shared fixtures of the yolokit test suite.
 
 Tests that need the workplace's shared assets (real photos, tiny COCO/VOC
-samples, the spec's module trees) take them from ``../shared`` next to the
-repository, or from ``$YOLOKIT_SHARED_DIR``; a user's clone has neither, so
-those tests skip with the reason.
+samples, the spec's module-tree files) take them from ``../shared`` next to
+the repository, or from ``$YOLOKIT_SHARED_DIR``; a user's clone has neither,
+so those tests skip with the reason. The module trees themselves also ship
+with the tests (``tests/data/module_trees.json.gz``, the ``module_trees``
+fixture), so the layout checks run in every clone.
 """
 import os
 import os.path as osp
@@ -15,6 +17,8 @@ import pytest
 os.environ.setdefault('YOLO_OFFLINE', '1')
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+MODULE_TREE_FIXTURE = osp.join(REPO_ROOT, 'tests', 'data',
+                               'module_trees.json.gz')
 SHARED_DIR = os.environ.get('YOLOKIT_SHARED_DIR',
                             osp.join(osp.dirname(REPO_ROOT), 'shared'))
 
@@ -47,6 +51,15 @@ def module_trees_dir() -> str:
     """``shared/spec/module_trees``: MMYOLO 0.6.0 module/state_dict layouts."""
     return _require(
         osp.join(SHARED_DIR, 'spec', 'module_trees'), 'spec module trees')
+
+
+@pytest.fixture(scope='session')
+def module_trees():
+    """The spec's module trees as shipped with the tests, by config name
+    (``'yolov5/voc/yolov5_n-v61_fast_1xb64-50e_voc'``); see
+    ``tools/misc/make_module_tree_fixture.py``."""
+    from yolokit.testing.module_tree import ModuleTreeFixture
+    return ModuleTreeFixture(MODULE_TREE_FIXTURE)
 
 
 @pytest.fixture(scope='session', autouse=True)

@@ -1,17 +1,35 @@
 """MMDetection's high-level API works on yolokit configs (spec 01 §3.2).
 
 ``init_detector`` + ``inference_detector`` is how MIM users verify an
-installation; the model is a YOLOv5-n with random weights.
+installation; the model is a YOLOv5-n with random weights, so any picture
+does: the two here are generated, with sizes that are not multiples of 32
+and of different aspect ratios, so that rescaling and clamping to the
+original image are exercised.
 """
 import os.path as osp
 
+import cv2
 import mmcv
+import numpy as np
 import pytest
 import torch
 from mmdet.structures import DetDataSample
 
 CONFIG = 'configs/yolov5/yolov5_n-v61_syncbn_fast_8xb16-300e_coco.py'
 CLASSES = tuple(f'thing{i}' for i in range(80))
+
+
+@pytest.fixture(scope='module')
+def images(tmp_path_factory):
+    """Two noisy BGR pictures, 427 x 640 and 300 x 200 (h x w)."""
+    folder = tmp_path_factory.mktemp('images')
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, (h, w) in (('wide.jpg', (427, 640)), ('tall.jpg', (300, 200))):
+        path = str(folder / name)
+        cv2.imwrite(path, rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        paths.append(path)
+    return paths
 
 
 @pytest.fixture(scope='module')
@@ -29,7 +47,7 @@ def checkpoint(repo_root, tmp_path_factory):
     return path, state_dict
 
 
-def test_init_and_inference_detector(repo_root, images_dir, checkpoint):
+def test_init_and_inference_detector(repo_root, images, checkpoint):
     from mmdet.apis import inference_detector, init_detector
     path, saved = checkpoint
     model = init_detector(osp.join(repo_root, CONFIG), path, device='cpu')
@@ -42,7 +60,7 @@ def test_init_and_inference_detector(repo_root, images_dir, checkpoint):
     assert tuple(model.dataset_meta['classes']) == CLASSES
     assert not model.training
 
-    photo = osp.join(images_dir, 'dog.jpg')
+    photo, other = images
     height, width = mmcv.imread(photo).shape[:2]
     result = inference_detector(model, photo)
     assert isinstance(result, DetDataSample)
@@ -64,9 +82,9 @@ def test_init_and_inference_detector(repo_root, images_dir, checkpoint):
     assert (b[:, 2] >= b[:, 0]).all() and (b[:, 3] >= b[:, 1]).all()
 
     # a list of images gives a list of results
-    results = inference_detector(
-        model, [photo, osp.join(images_dir, 'demo.jpg')])
+    results = inference_detector(model, [photo, other])
     assert isinstance(results, list) and len(results) == 2
+    assert results[1].ori_shape == (300, 200)
     torch.testing.assert_close(results[0].pred_instances.bboxes, b)
 
     # Last: mmdet's inference_detector switches model.cfg's loader to

@@ -68,3 +68,44 @@ def test_in_operator():
     assert 'mmfoo.Bar' not in MODELS
     assert 'YOLOv5ParamSchedulerHook' in HOOKS
     assert 'SwitchToDeployHook' in HOOKS
+
+
+# MMYOLO 0.6.0's registries (mmyolo -> yolokit): name, parent (MMDetection's
+# registry of the same kind, except INFERENCERS), and the import location.
+_LAYOUT = {
+    'RUNNERS': ('runner', 'mmdet', 'yolokit.engine'),
+    'RUNNER_CONSTRUCTORS': ('runner constructor', 'mmdet', 'yolokit.engine'),
+    'LOOPS': ('loop', 'mmdet', 'yolokit.engine'),
+    'HOOKS': ('hook', 'mmdet', 'yolokit.engine.hooks'),
+    'DATASETS': ('dataset', 'mmdet', 'yolokit.datasets'),
+    'DATA_SAMPLERS': ('data sampler', 'mmdet', 'yolokit.datasets'),
+    'TRANSFORMS': ('transform', 'mmdet', 'yolokit.datasets.transforms'),
+    'MODELS': ('model', 'mmdet', 'yolokit.models'),
+    'MODEL_WRAPPERS': ('model_wrapper', 'mmdet', 'yolokit.models'),
+    'WEIGHT_INITIALIZERS': ('weight initializer', 'mmdet', 'yolokit.models'),
+    'OPTIMIZERS': ('optimizer', 'mmdet', 'yolokit.engine.optimizers'),
+    'OPTIM_WRAPPERS': ('optim_wrapper', 'mmdet', 'yolokit.engine.optimizers'),
+    'OPTIM_WRAPPER_CONSTRUCTORS':
+    ('optimizer constructor', 'mmdet', 'yolokit.engine.optimizers'),
+    'PARAM_SCHEDULERS':
+    ('parameter scheduler', 'mmdet', 'yolokit.engine.optimizers'),
+    # no yolokit module registers a metric yet, so nothing to import
+    'METRICS': ('metric', 'mmdet', None),
+    'EVALUATOR': ('evaluator', 'mmdet', None),
+    'TASK_UTILS': ('task util', 'mmdet', 'yolokit.models'),
+    'VISUALIZERS': ('visualizer', 'mmdet', 'yolokit.utils'),
+    'VISBACKENDS': ('vis_backend', 'mmdet', 'yolokit.utils'),
+    'LOG_PROCESSORS': ('log_processor', 'mmdet', 'yolokit.engine'),
+    'INFERENCERS': ('inferencer', 'mmengine', 'yolokit.utils'),
+}
+
+
+@pytest.mark.parametrize('attr', sorted(_LAYOUT))
+def test_registry_names_parents_and_locations(attr):
+    import yolokit.registry as registry
+    name, parent_scope, location = _LAYOUT[attr]
+    reg = getattr(registry, attr)
+    assert (reg.name, reg.scope) == (name, 'yolokit')
+    assert (reg.parent.name, reg.parent.scope) == (name, parent_scope)
+    assert reg._locations == ([] if location is None else [location])
+    assert attr in registry.__all__

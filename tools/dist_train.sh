@@ -15,6 +15,13 @@ fi
 
 CONFIG=$1
 GPUS=$2
+# A swapped or forgotten argument would reach torchrun as the count.
+case "$GPUS" in
+    '' | *[!0-9]* | 0)
+        echo "$0: NUM_PROCESSES must be a positive integer, got '$GPUS'" >&2
+        echo "usage: $0 CONFIG NUM_PROCESSES [train.py options...]" >&2
+        exit 2 ;;
+esac
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}

@@ -13,12 +13,18 @@ import argparse
 import os
 import sys
 
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
-from yolokit.registry import RUNNERS
-from yolokit.utils.tool_config import load_tool_config
 from yolokit.engine.cpu_distributed import setup_cpu_distributed
+from yolokit.registry import RUNNERS
+from yolokit.utils.cfg_options import add_cfg_options_argument
+from yolokit.utils.checkpoint_fit import CheckpointFitHook
+from yolokit.utils.errors import MissingConfigKeyError
+from yolokit.utils.tool_config import check_checkpoint_path, load_tool_config
+from yolokit.utils.tool_overrides import apply_overrides, tta_overrides
+
+TOOL = 'tools/test.py'
 
 
 def parse_args() -> argparse.Namespace:
@@ -59,14 +65,7 @@ def parse_args() -> argparse.Namespace:
         type=float,
         default=2,
         help='seconds each image is shown with --show')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, as key=value pairs; nested '
-        'keys are dotted (model.backbone.norm_eval=False), list items are '
-        'indexed and lists or tuples are quoted without spaces: '
-        'key="[a,b]"')
+    add_cfg_options_argument(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -86,7 +85,7 @@ def enable_visualization(cfg: Config, args: argparse.Namespace) -> None:
     """Make the visualization hook draw (and show or save) predictions."""
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
-        sys.exit('tools/test.py: error: --show/--show-dir need a '
+        sys.exit(f'{TOOL}: error: --show/--show-dir need a '
                  'visualization hook in default_hooks, e.g. '
                  "default_hooks.visualization=dict(type="
                  "'mmdet.DetVisualizationHook'), but the config has none.")
@@ -96,34 +95,6 @@ def enable_visualization(cfg: Config, args: argparse.Namespace) -> None:
         hook['wait_time'] = args.wait_time
     if args.show_dir:
         hook['test_out_dir'] = args.show_dir
-
-
-def enable_tta(cfg: Config, config_path: str) -> None:
-    """Wrap the model in ``cfg.tta_model`` and test with ``tta_pipeline``.
-
-    Raises:
-        SystemExit: If the config lacks ``tta_model`` or ``tta_pipeline``.
-    """
-    # A derived config drops inherited TTA settings with `tta_model = None`.
-    missing = [
-        k for k in ('tta_model', 'tta_pipeline') if cfg.get(k) is None
-    ]
-    if missing:
-        sys.exit(f'tools/test.py: error: --tta needs `tta_model` and '
-                 f'`tta_pipeline` in the config, but {config_path} does not '
-                 f'define {" or ".join(f"`{k}`" for k in missing)}. Inherit '
-                 "configs/_base_/det_p5_tta.py (e.g. _base_ = [..., "
-                 "'../_base_/det_p5_tta.py']) or define them yourself.")
-    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
-    test_data_cfg = cfg.test_dataloader.dataset
-    # Dataset wrappers (e.g. ConcatDataset, RepeatDataset) nest the dataset.
-    while 'dataset' in test_data_cfg:
-        test_data_cfg = test_data_cfg['dataset']
-    # Batch shapes fix the letterbox size of a batch, which conflicts with
-    # the per-view sizes of the TTA pipeline.
-    if 'batch_shapes_cfg' in test_data_cfg:
-        test_data_cfg.batch_shapes_cfg = None
-    test_data_cfg.pipeline = cfg.tta_pipeline
 
 
 def main() -> None:
@@ -150,8 +121,13 @@ def main() -> None:
         })
 
     if args.tta:
-        enable_tta(cfg, args.config)
+        try:
+            apply_overrides(cfg, tta_overrides(cfg, args.config))
+        except MissingConfigKeyError as e:
+            sys.exit(f'{TOOL}: error: {e}')
 
+    # Fails before the model and data are built; a URL is left to MMEngine.
+    check_checkpoint_path(args.checkpoint)
     setup_cpu_distributed(cfg, args.launcher)
 
     if 'runner_type' not in cfg:
@@ -159,6 +135,9 @@ def main() -> None:
     else:
         runner = RUNNERS.build(cfg)
 
+    # MMEngine only warns about weights the checkpoint lacks; evaluating
+    # random weights must fail instead.
+    runner.register_hook(CheckpointFitHook(args.checkpoint, args.config))
     if args.out is not None:
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))

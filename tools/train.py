@@ -12,14 +12,21 @@ import logging
 import os
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from yolokit.registry import RUNNERS
-from yolokit.utils.tool_config import load_tool_config
 from yolokit.engine.cpu_distributed import (accelerator_available,
                                             setup_cpu_distributed)
+from yolokit.registry import RUNNERS
+from yolokit.utils.cfg_options import add_cfg_options_argument
+from yolokit.utils.tool_config import check_checkpoint_path, load_tool_config
+from yolokit.utils.tool_overrides import (RESUME_LATEST,
+                                          FlagNotApplicableError,
+                                          amp_overrides, apply_overrides,
+                                          resume_overrides)
+
+TOOL = 'tools/train.py'
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,18 +45,11 @@ def parse_args() -> argparse.Namespace:
         '--resume',
         nargs='?',
         type=str,
-        const='auto',
+        const=RESUME_LATEST,
         help='resume from the given checkpoint; without a path, resume from '
         'the latest checkpoint in the work dir (or start fresh if it has '
         'none)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, as key=value pairs; nested '
-        'keys are dotted (model.backbone.norm_eval=False), list items are '
-        'indexed (train_dataloader.dataset.pipeline.0.type=X) and lists or '
-        'tuples are quoted without spaces: key="[a,b]" or key="(a,b)"')
+    add_cfg_options_argument(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -63,48 +63,38 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def enable_amp(cfg: Config) -> None:
-    """Switch ``cfg.optim_wrapper`` to ``AmpOptimWrapper`` (dynamic scale).
+def flag_overrides(cfg: Config, args: argparse.Namespace) -> dict:
+    """The config changes of ``--amp`` and ``--resume``.
 
     Raises:
-        SystemExit: Without a GPU (MMEngine's AMP wrapper is GPU-only) or
-            when the config uses another optimizer wrapper type.
+        SystemExit: ``--amp`` does not fit (no GPU, another wrapper type).
     """
-    if not accelerator_available():
-        sys.exit('tools/train.py: error: --amp needs a GPU (or NPU/MLU/MUSA '
-                 "device): MMEngine's AmpOptimWrapper does not run on CPU, "
-                 'and no accelerator is available. Train without --amp; CPU '
-                 'training runs in float32.')
-    wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper_type == 'AmpOptimWrapper':
+    overrides = resume_overrides(args.resume)
+    if not args.amp:
+        return overrides
+    try:
+        amp = amp_overrides(cfg.optim_wrapper, accelerator_available())
+    except FlagNotApplicableError as e:
+        sys.exit(f'{TOOL}: error: {e}')
+    if not amp:
         print_log(
-            'AMP training is already enabled in your config.',
+            '--amp: the config already trains with AmpOptimWrapper.',
             logger='current',
             level=logging.WARNING)
-        return
-    if wrapper_type != 'OptimWrapper':
-        sys.exit('tools/train.py: error: --amp only works with '
-                 "optim_wrapper.type='OptimWrapper', but the config uses "
-                 f'{wrapper_type!r}.')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.loss_scale = 'dynamic'
+    return {**overrides, **amp}
 
 
 def main() -> None:
     args = parse_args()
     cfg = load_tool_config(args.config, args.launcher, args.cfg_options,
                            args.work_dir)
-
-    if args.amp:
-        enable_amp(cfg)
-
-    # An explicit checkpoint wins over the automatic search in work_dir.
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
+    apply_overrides(cfg, flag_overrides(cfg, args))
+    # A checkpoint to start from must exist before anything is built (a
+    # remote one is checked by its loader).
+    if cfg.get('load_from'):
+        check_checkpoint_path(
+            cfg.load_from,
+            '--resume checkpoint' if args.resume else 'load_from checkpoint')
 
     setup_cpu_distributed(cfg, args.launcher)
 

@@ -6,7 +6,34 @@ config with ``default_scope = 'yolokit'`` resolves yolokit names first, then
 MMDetection's and MMEngine's, and ``mmdet.X`` names explicitly.
 
 Each registry carries the import location of the sub-package whose modules
-register into it, so configs resolve without manual imports.
+register into it, so configs resolve without manual imports:
+
+============================  ==========================  ==================
+registries                    what a config's ``type``    location
+                              names there                 (``yolokit.*``)
+============================  ==========================  ==================
+RUNNERS, RUNNER_CONSTRUCTORS  ``runner_type`` and how     ``engine``
+                              it is built
+LOOPS, HOOKS, LOG_PROCESSORS  ``train_cfg``/``val_cfg``,  ``engine``
+                              ``custom_hooks``,           (hooks:
+                              ``log_processor``           ``engine.hooks``)
+DATASETS, DATA_SAMPLERS       ``*_dataloader.dataset``    ``datasets``
+                              and ``.sampler``
+TRANSFORMS                    pipeline steps              ``datasets.
+                                                          transforms``
+MODELS, MODEL_WRAPPERS,       ``model`` and its parts,    ``models``
+WEIGHT_INITIALIZERS,          ``model_wrapper_cfg``,
+TASK_UTILS                    ``init_cfg``, assigners,
+                              coders, prior generators
+OPTIMIZERS, OPTIM_WRAPPERS,   ``optim_wrapper`` (with     ``engine.
+OPTIM_WRAPPER_CONSTRUCTORS,   ``constructor``),           optimizers``
+PARAM_SCHEDULERS              ``param_scheduler``
+METRICS, EVALUATOR            ``val_evaluator``,          none yet (MMDet's
+                              ``test_evaluator``          metrics)
+VISUALIZERS, VISBACKENDS,     ``visualizer`` and its      ``utils``
+INFERENCERS                   ``vis_backends``,
+                              inferencers
+============================  ==========================  ==================
 """
 import difflib
 from typing import List, Optional, Tuple, Type
@@ -37,6 +64,8 @@ from mmdet.registry import EVALUATOR as MMDET_EVALUATOR
 from mmengine.registry import INFERENCERS as MMENGINE_INFERENCERS
 from mmengine.registry import Registry
 
+from yolokit.utils.errors import PlainMessageKeyError
+
 __all__ = [
     'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'DATASETS',
     'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS',
@@ -47,15 +76,11 @@ __all__ = [
 ]
 
 
-class UnknownTypeError(KeyError):
+class UnknownTypeError(PlainMessageKeyError):
     """Raised when a config names a ``type`` no searched registry holds.
 
     A ``KeyError`` so code written against MMEngine's message keeps working.
     """
-
-    def __str__(self) -> str:
-        # KeyError.__str__ would show the repr (quotes, escaped newlines).
-        return str(self.args[0]) if self.args else ''
 
 
 class YolokitRegistry(Registry):
@@ -105,7 +130,8 @@ class YolokitRegistry(Registry):
             name
             for reg in registries for name in reg.module_dict.keys()
         })
-        close = difflib.get_close_matches(real_key, candidates, n=5, cutoff=0.6)
+        close = difflib.get_close_matches(
+            real_key, candidates, n=5, cutoff=0.6)
         lowered = [c for c in candidates if c.lower() == real_key.lower()]
         suggestions = list(dict.fromkeys(lowered + close))
         scope = self.split_scope_key(key)[0] or self.scope
@@ -119,69 +145,51 @@ class YolokitRegistry(Registry):
         return msg
 
 
-def _child(name: str, parent: Registry, location: str, **kwargs) -> Registry:
+def _child(name: str, parent: Registry, location: Optional[str],
+           **kwargs) -> Registry:
     return YolokitRegistry(
         name,
         parent=parent,
         scope='yolokit',
-        locations=[location],
+        locations=[] if location is None else [location],
         **kwargs)
 
 
-# manage all kinds of runners like `EpochBasedRunner` and `IterBasedRunner`
 RUNNERS = _child('runner', MMDET_RUNNERS, 'yolokit.engine')
-# manage runner constructors that define how to initialize runners
 RUNNER_CONSTRUCTORS = _child('runner constructor', MMDET_RUNNER_CONSTRUCTORS,
                              'yolokit.engine')
-# manage all kinds of loops like `EpochBasedTrainLoop`
 LOOPS = _child('loop', MMDET_LOOPS, 'yolokit.engine')
-# manage all kinds of hooks like `CheckpointHook`
 HOOKS = _child('hook', MMDET_HOOKS, 'yolokit.engine.hooks')
+LOG_PROCESSORS = _child('log_processor', MMDET_LOG_PROCESSORS,
+                        'yolokit.engine')
 
-# manage data-related modules
 DATASETS = _child('dataset', MMDET_DATASETS, 'yolokit.datasets')
 DATA_SAMPLERS = _child('data sampler', MMDET_DATA_SAMPLERS,
                        'yolokit.datasets')
 TRANSFORMS = _child('transform', MMDET_TRANSFORMS,
                     'yolokit.datasets.transforms')
 
-# manage all kinds of modules inheriting `nn.Module`
 MODELS = _child('model', MMDET_MODELS, 'yolokit.models')
-# manage all kinds of model wrappers like 'MMDistributedDataParallel'
 MODEL_WRAPPERS = _child('model_wrapper', MMDET_MODEL_WRAPPERS,
                         'yolokit.models')
-# manage all kinds of weight initialization modules like `Uniform`
 WEIGHT_INITIALIZERS = _child('weight initializer', MMDET_WEIGHT_INITIALIZERS,
                              'yolokit.models')
+TASK_UTILS = _child('task util', MMDET_TASK_UTILS, 'yolokit.models')
 
-# manage all kinds of optimizers like `SGD` and `Adam`
 OPTIMIZERS = _child('optimizer', MMDET_OPTIMIZERS, 'yolokit.engine.optimizers')
 OPTIM_WRAPPERS = _child('optim_wrapper', MMDET_OPTIM_WRAPPERS,
                         'yolokit.engine.optimizers')
-# manage constructors that customize the optimization hyperparameters.
 OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer constructor',
                                     MMDET_OPTIM_WRAPPER_CONSTRUCTORS,
                                     'yolokit.engine.optimizers')
-# manage all kinds of parameter schedulers like `MultiStepLR`
 PARAM_SCHEDULERS = _child('parameter scheduler', MMDET_PARAM_SCHEDULERS,
                           'yolokit.engine.optimizers')
 
-# manage all kinds of metrics
-METRICS = _child('metric', MMDET_METRICS, 'yolokit.evaluation')
-# manage evaluators
-EVALUATOR = _child('evaluator', MMDET_EVALUATOR, 'yolokit.evaluation')
+# yolokit adds no metric of its own yet: these resolve to MMDetection's
+METRICS = _child('metric', MMDET_METRICS, None)
+EVALUATOR = _child('evaluator', MMDET_EVALUATOR, None)
 
-# manage task-specific modules like anchor generators and box coders
-TASK_UTILS = _child('task util', MMDET_TASK_UTILS, 'yolokit.models')
-
-# manage visualizer
 VISUALIZERS = _child('visualizer', MMDET_VISUALIZERS, 'yolokit.utils')
-# manage visualizer backend
 VISBACKENDS = _child('vis_backend', MMDET_VISBACKENDS, 'yolokit.utils')
-
-# manage logprocessor
-LOG_PROCESSORS = _child('log_processor', MMDET_LOG_PROCESSORS,
-                        'yolokit.engine')
-
-# manage inferencers (MMDetection has no inferencer registry of its own)
+# MMDetection defines no inferencer registry: the parent is MMEngine's.
 INFERENCERS = _child('inferencer', MMENGINE_INFERENCERS, 'yolokit.utils')

@@ -3,7 +3,8 @@
 Every ``configs/rtmdet/**/*.py`` is discovered by glob. Three kinds:
 
 * detection configs (``rtmdet_*.py``): built and compared with the spec's
-  ``module_trees/rtmdet/<name>.txt`` (module tree and state_dict layout of
+  ``module_trees/rtmdet/<name>.txt`` (shipped with the tests as
+  ``tests/data/module_trees.json.gz``: module tree and state_dict layout of
   the model MMYOLO v0.6.0 builds from the config of the same name); loss and
   predict steps run on tiny batches;
 * ``distillation/kd_*.py``: MMRazor configs. Without MMRazor they must fail
@@ -32,7 +33,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper
 from mmengine.registry import FUNCTIONS
 
-from yolokit.testing.module_tree import module_tree_differences
+from yolokit.testing.module_tree import tree_differences
 from yolokit.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS, MODELS,
                               OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS,
                               PARAM_SCHEDULERS, TRANSFORMS)
@@ -51,15 +52,14 @@ DET_CONFIGS = [
     if c not in DISTILL_CONFIGS and c not in PRETRAIN_CONFIGS
 ]
 
-# Module trees without a config here, with the reason.
+# Module trees (below module_trees/rtmdet) without a config here, with the
+# reason.
 PENDING_TREES = {
     'rtmdet-ins_s_syncbn_fast_8xb32-300e_coco':
-    'RTMDet-Ins (instance segmentation) configs: not part of this task',
+    'RTMDet-Ins (instance segmentation) configs: a later task',
 }
-# Big models: built and compared with their tree, but no forward.
-SKIP_FORWARD = {
-    'rtmdet_l_syncbn_fast_8xb32-300e_coco.py',
-    'rtmdet_x_syncbn_fast_8xb32-300e_coco.py',
+PENDING_TREE_DIRS = {
+    'rotated': 'RTMDet-R (rotated boxes, MMRotate) configs: a later task',
 }
 TINY = 'rtmdet_tiny_syncbn_fast_8xb32-300e_coco.py'
 CAT = 'rtmdet_tiny_fast_1xb12-40e_cat.py'
@@ -107,19 +107,20 @@ def test_config_loads_in_yolokit_scope(built):
     assert type(model.bbox_head).__name__ == 'RTMDetHead'
 
 
-def test_model_matches_module_tree(built, module_trees_dir):
+def test_model_matches_module_tree(built, module_trees):
     rel_path, _, model = built
-    tree = osp.join(module_trees_dir, 'rtmdet',
-                    osp.splitext(rel_path)[0] + '.txt')
-    assert osp.isfile(tree), f'no module tree for {rel_path}'
-    problems = module_tree_differences(model, tree)
+    tree = 'rtmdet/' + osp.splitext(rel_path)[0]
+    # MMYOLO 0.6.0 shipped every RTMDet detection config here, so each has
+    # its tree
+    assert tree in module_trees, f'{rel_path}: no module tree {tree!r}'
+    problems = tree_differences(model, module_trees[tree])
     assert not problems, f'{rel_path}:\n' + '\n'.join(problems)
 
 
 def test_tensor_forward(built):
+    # Every model runs, x too: on this 64 px input it takes ~0.1 s on one
+    # thread, less than its build.
     rel_path, cfg, model = built
-    if rel_path in SKIP_FORWARD:
-        pytest.skip('big model: its layout is checked, forward is not')
     num_classes = cfg.model.bbox_head.head_module.num_classes
     model.eval()
     with torch.no_grad():
@@ -130,14 +131,23 @@ def test_tensor_forward(built):
         assert bbox.shape == (1, 4, side, side)
 
 
-def test_every_module_tree_has_a_config(module_trees_dir):
-    missing = []
-    for tree in sorted(glob.glob(osp.join(module_trees_dir, 'rtmdet',
-                                          '*.txt'))):
-        name = osp.splitext(osp.basename(tree))[0]
-        if name not in PENDING_TREES and name + '.py' not in DET_CONFIGS:
-            missing.append(name)
+def test_every_module_tree_has_a_config(module_trees):
+    trees = module_trees.names('rtmdet')
+    pending = tuple(folder + '/' for folder in PENDING_TREE_DIRS)
+    configs = [
+        name + '.py' for name in trees
+        if name not in PENDING_TREES and not name.startswith(pending)
+    ]
+    missing = [c for c in configs if c not in DET_CONFIGS]
     assert not missing, f'configs/rtmdet lacks {missing}'
+    # an exemption outlives its reason once the config exists
+    for name in PENDING_TREES:
+        assert name in trees and name + '.py' not in ALL_CONFIGS, name
+    for folder in PENDING_TREE_DIRS:
+        assert any(t.startswith(folder + '/') for t in trees), folder
+        assert not any(c.startswith(folder + '/') for c in ALL_CONFIGS), (
+            f'configs/rtmdet/{folder} exists now: remove it from '
+            'PENDING_TREE_DIRS')
 
 
 # ----------------------------------------------- values documented by spec

@@ -142,3 +142,36 @@ def test_test_pipeline_pads_to_batch_shape(coco_sample):
     assert sample.pad_param.tolist() == [16, 16, 16, 16]
     assert sample.gt_instances.bboxes.tensor.tolist() == [[0, 0, 20, 20]]
     assert len(sample.ignored_instances) == 0
+
+
+@pytest.mark.parametrize('serialize_data', [True, False])
+def test_batch_shapes_come_from_the_whole_list_before_indices(
+        coco_sample, serialize_data):
+    # Sorted by h/w the full list is 3, 0 | 2, 1 (see above); `indices=2`
+    # keeps the first two items of that sorted list, with their shapes.
+    dataset = _dataset(
+        coco_sample,
+        test_mode=True,
+        indices=2,
+        serialize_data=serialize_data,
+        batch_shapes_cfg=dict(type='BatchShapePolicy', batch_size=2))
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    assert [d['img_id'] for d in infos] == [3, 0]
+    assert [d['batch_shape'].tolist() for d in infos] == [[512, 672],
+                                                          [512, 672]]
+
+
+def test_batch_shapes_come_from_the_list_before_filtering(coco_sample):
+    # filter_empty_gt drops image 2 (no annotation). Its batch (2, 1) was
+    # mixed (h/w .8 and 1.23) -> 672 x 672 for image 1. Had the shapes been
+    # computed after filtering, image 1 (650 x 800, portrait, h/w 1.23)
+    # would be alone: w = ceil(650/800 * 20 + .5) * 32 = 17 * 32 = 544.
+    dataset = _dataset(
+        coco_sample,
+        test_mode=False,
+        filter_cfg=dict(filter_empty_gt=True),
+        batch_shapes_cfg=dict(type='BatchShapePolicy', batch_size=2))
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    by_id = {d['img_id']: d['batch_shape'].tolist() for d in infos}
+    assert 2 not in by_id
+    assert by_id[1] == [672, 672]

@@ -177,6 +177,75 @@ def test_missing_image_is_a_clear_error(repo_root, detector, tmp_path,
     assert not (tmp_path / 'out').exists()
 
 
+def test_missing_checkpoint_fails_before_building(repo_root, images_dir,
+                                                  detector, tmp_path,
+                                                  monkeypatch):
+    config, _ = detector
+    with pytest.raises(FileNotFoundError,
+                       match=r'Checkpoint .*nope\.pth does not exist'):
+        run_demo_in_process(repo_root, monkeypatch,
+                            osp.join(images_dir, 'dog.jpg'), config,
+                            tmp_path / 'nope.pth', '--out-dir',
+                            tmp_path / 'out')
+    assert not (tmp_path / 'out').exists()
+
+
+def test_out_dir_that_is_a_file(repo_root, images_dir, detector, tmp_path,
+                                monkeypatch):
+    config, ckpt = detector
+    (tmp_path / 'out').write_text('')
+    with pytest.raises(FileExistsError,
+                       match='--out-dir .*out is an existing file'):
+        run_demo_in_process(repo_root, monkeypatch,
+                            osp.join(images_dir, 'dog.jpg'), config, ckpt,
+                            '--out-dir', tmp_path / 'out')
+
+
+def test_checkpoint_of_another_architecture(repo_root, images_dir, detector,
+                                            tmp_path, monkeypatch):
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+
+    from yolokit.utils.checkpoint_fit import CheckpointMismatchError
+    config, _ = detector
+    v8 = MODELS.build(
+        Config.fromfile(
+            osp.join(repo_root, 'configs', 'yolov8',
+                     'yolov8_n_syncbn_fast_8xb16-500e_coco.py')).model)
+    other = tmp_path / 'yolov8_n.pth'
+    torch.save(dict(state_dict=v8.state_dict()), other)
+    with pytest.raises(CheckpointMismatchError,
+                       match=f'Checkpoint {other} does not fit the model of '
+                       f'config {config}'):
+        run_demo_in_process(repo_root, monkeypatch,
+                            osp.join(images_dir, 'dog.jpg'), config, other,
+                            '--out-dir', tmp_path / 'out')
+    assert not (tmp_path / 'out').exists()
+
+
+def test_config_syntax_error(repo_root, images_dir, detector, tmp_path,
+                             monkeypatch):
+    from yolokit.utils.tool_config import ConfigSyntaxError
+    _, ckpt = detector
+    bad = tmp_path / 'bad.py'
+    bad.write_text('a = 1\nb = [2,\n')
+    with pytest.raises(ConfigSyntaxError, match=r'bad\.py:2: SyntaxError'):
+        run_demo_in_process(repo_root, monkeypatch,
+                            osp.join(images_dir, 'dog.jpg'), bad, ckpt)
+
+
+def test_tta_without_tta_model(repo_root, images_dir, detector, tmp_path,
+                               monkeypatch):
+    config, ckpt = detector
+    derived = tmp_path / 'no_tta.py'
+    derived.write_text(f'_base_ = {config!r}\ntta_model = None\n')
+    with pytest.raises(KeyError) as info:
+        run_demo_in_process(repo_root, monkeypatch,
+                            osp.join(images_dir, 'dog.jpg'), derived, ckpt,
+                            '--tta')
+    assert f'{derived} does not define `tta_model`' in str(info.value)
+
+
 @pytest.fixture
 def http_server(tmp_path):
     """A local HTTP server serving ``tmp_path / 'www'``; yields (root, url)."""

@@ -129,9 +129,12 @@ def _mmdet_model_cfg() -> ConfigDict:
 @pytest.fixture(scope='module')
 def models():
     """``(mmdet_model, yolokit_model)`` holding the same weights."""
+    # seeded before the build: init_weights leaves some of the weights
+    # drawn at construction, which would otherwise follow whatever the
+    # tests before this one did to the global generator
+    torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmdet'):
         reference = MMDET_MODELS.build(_mmdet_model_cfg())
-        torch.manual_seed(0)
         reference.init_weights()
     g = torch.Generator().manual_seed(1)
     for m in reference.modules():

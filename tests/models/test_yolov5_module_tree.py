@@ -1,13 +1,14 @@
 """YOLOv5 backbone + neck reproduce MMYOLO 0.6.0's module tree and keys.
 
-Reference: ``spec/module_trees/yolov5/<config>.txt`` lists, for each config,
-``module <dotted.name> <ClassName>`` and ``param <state_dict key> <shape>``
-(buffers included) of the model MMYOLO 0.6.0 builds. Matching them under
-``backbone.`` and ``neck.`` means MMYOLO checkpoints load unchanged. The
+Reference: ``spec/module_trees/yolov5/<config>.txt`` (shipped with the tests
+as ``tests/data/module_trees.json.gz``, the ``module_trees`` fixture) lists,
+for each config, the modules (dotted name, class) and state_dict entries
+(key, shape; buffers included) of the model MMYOLO 0.6.0 builds, in order.
+Matching them under ``backbone.`` and ``neck.`` means MMYOLO checkpoints
+load unchanged. The
 deepen/widen factors per size are those of the configs (spec 02 §1.2):
 n 0.33/0.25, s 0.33/0.5, m 0.67/0.75, l 1.0/1.0, x 1.33/1.25.
 """
-import os.path as osp
 from typing import Dict, List, Tuple
 
 import pytest
@@ -15,6 +16,7 @@ import torch.nn as nn
 
 from yolokit.models.backbones import YOLOv5CSPDarknet
 from yolokit.models.necks import YOLOv5PAFPN
+from yolokit.testing.module_tree import ModuleTree
 
 FACTORS = {
     'n': (0.33, 0.25),
@@ -25,42 +27,36 @@ FACTORS = {
 }
 
 CONFIGS = [
-    ('s', 'P5', 'yolov5_s-v61_syncbn_fast_8xb16-300e_coco.txt'),
-    ('s', 'P6', 'yolov5_s-p6-v62_syncbn_fast_8xb16-300e_coco.txt'),
-    ('n', 'P6', 'yolov5_n-p6-v62_syncbn_fast_8xb16-300e_coco.txt'),
-    ('n', 'P5', 'yolov5_n-v61_syncbn_fast_8xb16-300e_coco.txt'),
-    ('m', 'P5', 'yolov5_m-v61_syncbn_fast_8xb16-300e_coco.txt'),
-    ('l', 'P6', 'yolov5_l-p6-v62_syncbn_fast_8xb16-300e_coco.txt'),
+    ('s', 'P5', 'yolov5_s-v61_syncbn_fast_8xb16-300e_coco'),
+    ('s', 'P6', 'yolov5_s-p6-v62_syncbn_fast_8xb16-300e_coco'),
+    ('n', 'P6', 'yolov5_n-p6-v62_syncbn_fast_8xb16-300e_coco'),
+    ('n', 'P5', 'yolov5_n-v61_syncbn_fast_8xb16-300e_coco'),
+    ('m', 'P5', 'yolov5_m-v61_syncbn_fast_8xb16-300e_coco'),
+    ('l', 'P6', 'yolov5_l-p6-v62_syncbn_fast_8xb16-300e_coco'),
 ]
+PARTS = ('backbone', 'neck')
 
 
-def _parse(
-    path: str, prefixes: Tuple[str, ...]
-) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
-    modules, params = [], []
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            kind, _, rest = line.rstrip('\n').partition(' ')
-            if kind not in ('module', 'param'):
-                continue
-            name, _, value = rest.partition(' ')
-            if not (name in prefixes
-                    or name.startswith(tuple(p + '.' for p in prefixes))):
-                continue
-            (modules if kind == 'module' else params).append((name, value))
-    return modules, params
+def _part_entries(tree: ModuleTree) -> Tuple[List[tuple], List[tuple]]:
+    """The ``backbone``/``neck`` entries of a detector tree, in order."""
+    modules, params = tree
+
+    def in_parts(name: str) -> bool:
+        return name.split('.', 1)[0] in PARTS
+
+    return ([(k, v) for k, v in modules.items() if in_parts(k)],
+            [(k, v) for k, v in params.items() if in_parts(k)])
 
 
-def _layout(
-    parts: Dict[str, nn.Module]
-) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
+def _layout(parts: Dict[str, nn.Module]) -> Tuple[List[tuple], List[tuple]]:
+    """Entries of the standalone parts, named as inside the detector."""
     modules, params = [], []
     for prefix, model in parts.items():
         for name, m in model.named_modules():
             full = f'{prefix}.{name}' if name else prefix
             modules.append((full, type(m).__name__))
         for key, tensor in model.state_dict().items():
-            params.append((f'{prefix}.{key}', str(tuple(tensor.shape))))
+            params.append((f'{prefix}.{key}', tuple(tensor.shape)))
     return modules, params
 
 
@@ -81,13 +77,11 @@ def _build(size: str, arch: str) -> Dict[str, nn.Module]:
     return {'backbone': backbone, 'neck': neck}
 
 
-@pytest.mark.parametrize('size, arch, fname', CONFIGS)
-def test_backbone_and_neck_layout(module_trees_dir, size, arch, fname):
-    path = osp.join(module_trees_dir, 'yolov5', fname)
-    if not osp.isfile(path):
-        pytest.skip(f'{path} is not available')
-    exp_modules, exp_params = _parse(path, ('backbone', 'neck'))
-    assert exp_modules and exp_params, f'nothing parsed from {path}'
+@pytest.mark.parametrize('size, arch, name', CONFIGS)
+def test_backbone_and_neck_layout(module_trees, size, arch, name):
+    exp_modules, exp_params = _part_entries(module_trees['yolov5/' + name])
+    # a P5 backbone+neck has ~200 modules and ~300 state_dict entries
+    assert len(exp_modules) > 100 and len(exp_params) > 100, name
 
     got_modules, got_params = _layout(_build(size, arch))
 

@@ -35,7 +35,7 @@ IMG_SIZE = 192
 NUM_TRAIN, NUM_VAL = 128, 48
 TRAIN_BATCH, VAL_BATCH = 8, 8  # 16 iterations per epoch
 # 4 epochs with the family's strong augmentation (Mosaic etc.), then 12 with
-# its weak stage-2 pipeline: 256 iterations in all.
+# its weak stage-2 pipeline: 256 iterations in all (YOLOv5: 28, 512).
 EPOCHS, SWITCH_EPOCH = 16, 4
 SEED = 0
 
@@ -414,34 +414,36 @@ class Family:
                 _FOOTER.format(seed=SEED))
 
 
-# Thresholds on COCO bbox mAP_50 over the 48 validation images. An untrained
-# (or broken) model scores ~0: every family's first validation, after the 4
-# Mosaic epochs, measured 0.000-0.023 mAP_50 during development. Each
-# threshold is about half of the lowest mAP_50 measured with this schedule
-# (randomness seeds 0 and 1; the test uses 0), so a working family passes
-# with a margin while a broken loss, assigner or box coder (~0) fails.
-#   YOLOv8  seed 0: 0.408 (mAP 0.244)   seed 1: 0.394 (mAP 0.249)
-#   RTMDet  seed 0: 0.230 (mAP 0.118)   seed 1: 0.230 (mAP 0.113)
-#   YOLOX   seed 0: 0.253 (mAP 0.115)   seed 1: 0.266 (mAP 0.129)
-#   YOLOv5  seed 0: 0.073 (mAP 0.035)   seed 1: 0.036 (mAP 0.015)
-# YOLOv5 learns far slower per image here (its COCO loss weights scaled
-# down for 3 classes and 192 px, objectness with IoU targets), which matches
-# the main job's curve (its per-class AP passes 0.2 only after ~400
-# iterations of 16 images at 320 px); its threshold is therefore low, but
-# still ~4x what an untrained YOLOv5 scores (<= 0.004).
+# Thresholds on COCO bbox mAP_50 over the 48 validation images. A broken
+# loss, assigner or box coder scores ~0: every family's first validation,
+# after the 4 Mosaic epochs, measured 0.000-0.023 mAP_50 during development.
+# Training runs on one thread, so one machine repeats a run exactly, but
+# another CPU's kernels round differently and the run drifts: the same
+# seed measured 0.011, 0.073 and 0.088 (YOLOv5, 16 epochs) on three
+# machines. Each threshold is therefore about a third of the lowest mAP_50
+# measured over randomness seeds 0-2 (the test uses 0), and above 0.023:
+#   YOLOv8  0.408 / 0.401 / 0.391           -> 0.15
+#   RTMDet  0.230 / 0.275 / 0.329           -> 0.08
+#   YOLOX   0.253 / 0.167 / 0.196           -> 0.06
+#   YOLOv5  0.206 / 0.190 / 0.093 (32 ep.)  -> 0.03
+# YOLOv5 gets 32 epochs: with its official loss weights for 3 classes at
+# 192 px (class weight 0.5 * 3 / 80, objectness 1.0 * (192 / 640) ** 2) it
+# learns the classes slowly, and 16 epochs ended between 0.011 and 0.099.
+# Its loss and assignment equal the official ComputeLoss
+# (tests/models/dense_heads/test_yolov5_head_official_loss.py).
 FAMILIES = [
     Family('yolov5', 'yolov5/yolov5_n-v61_syncbn_fast_8xb16-300e_coco.py',
-           _YOLOV5, epochs=EPOCHS, switch_epoch=SWITCH_EPOCH, warmup=16,
-           min_map50=0.015),
+           _YOLOV5, epochs=2 * EPOCHS, switch_epoch=SWITCH_EPOCH, warmup=16,
+           min_map50=0.03),
     Family('yolov8', 'yolov8/yolov8_n_syncbn_fast_8xb16-500e_coco.py',
            _YOLOV8, epochs=EPOCHS, switch_epoch=SWITCH_EPOCH, warmup=16,
-           min_map50=0.2),
+           min_map50=0.15),
     Family('rtmdet', 'rtmdet/rtmdet_tiny_syncbn_fast_8xb32-300e_coco.py',
            _RTMDET, epochs=EPOCHS, switch_epoch=SWITCH_EPOCH, warmup=16,
-           min_map50=0.1),
+           min_map50=0.08),
     Family('yolox', 'yolox/yolox_tiny_fast_8xb8-300e_coco.py', _YOLOX,
            epochs=EPOCHS, switch_epoch=SWITCH_EPOCH, warmup=16,
-           min_map50=0.12),
+           min_map50=0.06),
 ]
 
 

@@ -1,9 +1,9 @@
 """The main job (``make demo``): tools/misc/run_main_job.py, end to end.
 
 ``--quick`` runs every step of the real job (dataset, train, test, demo) on
-a tiny dataset for two epochs; the tests check what a user is promised:
-a checkpoint, COCO metrics with per-class AP, drawn demo images and a
-summary that says where they are.
+a smaller dataset for 12 epochs; the tests check what a user is promised:
+a checkpoint of a model that learnt, COCO metrics with per-class AP, drawn
+demo images and a summary that says where they are.
 """
 import importlib.util
 import json
@@ -73,12 +73,15 @@ def test_quick_job_trains_a_checkpoint(quick_job):
     checkpoint = Path(summary['checkpoint'])
     assert checkpoint.parent == work_dir and checkpoint.is_file()
     ckpt = torch.load(checkpoint, map_location='cpu')
-    # two epochs of 16 images in batches of 8
-    assert ckpt['meta']['epoch'] == 2 and ckpt['meta']['iter'] == 4
+    module = _load_script()
+    num_train = dict(module.QUICK_SPLITS)['train']
+    iters = module.QUICK_EPOCHS * num_train // module.QUICK_BATCH
+    assert ckpt['meta']['epoch'] == module.QUICK_EPOCHS
+    assert ckpt['meta']['iter'] == iters  # 12 epochs of 128 / 8
     assert tuple(ckpt['meta']['dataset_meta']['classes']) == CLASSES
-    # the head predicts the three classes: 3 anchors x (5 + 3) channels
+    # the YOLOv8 head's class predictor has one output per class
     assert ckpt['state_dict'][
-        'bbox_head.head_module.convs_pred.0.weight'].shape[0] == 3 * 8
+        'bbox_head.head_module.cls_preds.0.2.weight'].shape[0] == 3
     assert (work_dir / 'main_job_logs' / 'train.log').is_file()
 
 
@@ -86,7 +89,10 @@ def test_quick_job_trains_a_checkpoint(quick_job):
 def test_quick_job_evaluates_with_coco_metrics(quick_job):
     work_dir, _, proc = quick_job
     metrics = json.loads((work_dir / 'metrics.json').read_text())
-    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+    # The quick run learns: seed 0 measured mAP_50 0.137 (mAP 0.078) on the
+    # development machine; an untrained YOLOv8-n scores below 0.005. The
+    # threshold leaves a 4x margin for other machines' floating point.
+    assert metrics['coco/bbox_mAP_50'] >= 0.03, metrics
     assert {'coco/bbox_mAP_50', 'coco/bbox_mAP_75'} <= set(metrics)
     # classwise=True: one AP per class
     for name in CLASSES:
@@ -119,7 +125,7 @@ def test_quick_job_prints_where_everything_is(quick_job):
     mAP = float(re.search(r'bbox mAP\s+: ([0-9.]+)', summary).group(1))
     assert mAP == pytest.approx(summary_json['bbox_mAP'], abs=5e-4)
     # training progress was visible (MMEngine's per-iteration log lines)
-    assert re.search(r'Epoch\(train\) +\[1\]\[1/2\]', out)
+    assert re.search(r'Epoch\(train\) +\[1\]\[ ?1/16\]', out)
 
 
 @e2e
@@ -148,7 +154,7 @@ def test_quick_defaults_do_not_touch_the_full_job():
     quick = module.parse_args(['--quick'])
     assert full.data_root == str(REPO / 'data' / 'shapes')
     assert full.work_dir == str(
-        REPO / 'work_dirs' / 'yolov5_n-v61_fast_1xb16-60e_shapes')
+        REPO / 'work_dirs' / 'yolov8_n_fast_1xb16-30e_shapes')
     assert quick.data_root != full.data_root
     assert quick.work_dir != full.work_dir
 

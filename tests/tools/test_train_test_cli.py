@@ -36,6 +36,10 @@ class _Recorder:
         self.cfg = cfg
         self.test_evaluator = SimpleNamespace(metrics=[])
         self.called = None
+        self.hooks = []
+
+    def register_hook(self, hook, priority=None):
+        self.hooks.append(hook)
 
     @classmethod
     def from_cfg(cls, cfg):
@@ -58,6 +62,14 @@ def _run(monkeypatch, tool, argv):
     _Recorder.last = None
     module.main()
     return _Recorder.last
+
+
+@pytest.fixture(autouse=True)
+def _ckpt_in_cwd(tmp_path, monkeypatch):
+    """Run in tmp_path, where the checkpoint ``c.pth`` exists: the tools
+    check that a local checkpoint exists (the recorder never loads it)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'c.pth').write_bytes(b'')
 
 
 @pytest.fixture
@@ -115,8 +127,8 @@ def test_train_work_dir_and_cfg_options(monkeypatch, tta_config, tmp_path):
 def test_train_resume_auto_and_path(monkeypatch, tta_config):
     runner = _run(monkeypatch, 'train', [tta_config, '--resume'])
     assert runner.cfg.resume is True and runner.cfg.load_from is None
-    runner = _run(monkeypatch, 'train', [tta_config, '--resume', 'a/b.pth'])
-    assert runner.cfg.resume is True and runner.cfg.load_from == 'a/b.pth'
+    runner = _run(monkeypatch, 'train', [tta_config, '--resume', 'c.pth'])
+    assert runner.cfg.resume is True and runner.cfg.load_from == 'c.pth'
 
 
 @pytest.mark.skipif(accelerator_available(), reason='needs a CPU-only host')
@@ -244,3 +256,256 @@ def test_print_config_saves_expanded_config(monkeypatch, tta_config, tmp_path,
     ])
     with pytest.raises(SystemExit):
         module.main()
+
+
+# ------------------------------- bad input ---------------------------------
+
+
+@pytest.fixture
+def syntax_error_config(tmp_path):
+    path = tmp_path / 'typo.py'
+    path.write_text(f'_base_ = {str(BASE / "default_runtime.py")!r}\n'
+                    "model = dict(type='YOLODetector'\n"
+                    'optim_wrapper = dict()\n')
+    return path
+
+
+@pytest.mark.parametrize('tool, extra', [('train', []), ('test', ['c.pth'])])
+def test_config_syntax_error_names_file_and_line(monkeypatch,
+                                                 syntax_error_config, tool,
+                                                 extra):
+    from yolokit.utils.tool_config import ConfigSyntaxError
+    with pytest.raises(ConfigSyntaxError) as info:
+        _run(monkeypatch, tool, [syntax_error_config, *extra])
+    # Python reports the unclosed "(" opened on line 2.
+    assert str(info.value).startswith(f'{syntax_error_config}:2: SyntaxError')
+    assert "model = dict(type='YOLODetector'" in str(info.value)
+
+
+@pytest.mark.parametrize('tool, extra', [('train', []), ('test', ['c.pth'])])
+def test_cfg_option_without_equals_is_a_usage_error(monkeypatch, tta_config,
+                                                    capsys, tool, extra):
+    with pytest.raises(SystemExit) as info:
+        _run(monkeypatch, tool,
+             [tta_config, *extra, '--cfg-options', 'train_cfg.max_epochs'])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "'train_cfg.max_epochs' is not a key=value pair" in err
+    assert 'not enough values to unpack' not in err
+
+
+def test_missing_config(monkeypatch, tmp_path):
+    with pytest.raises(
+            FileNotFoundError, match=r'Config file .*nope\.py does not exist'):
+        _run(monkeypatch, 'train', [tmp_path / 'nope.py'])
+
+
+def test_swapped_config_and_checkpoint(monkeypatch, tta_config):
+    with pytest.raises(OSError, match='the config comes first'):
+        _run(monkeypatch, 'test', ['c.pth', tta_config])
+
+
+def test_work_dir_that_is_a_file(monkeypatch, tta_config, tmp_path):
+    (tmp_path / 'wd').write_text('')
+    with pytest.raises(FileExistsError, match='wd is an existing file'):
+        _run(monkeypatch, 'train', [tta_config, '--work-dir', 'wd'])
+    assert _Recorder.last is None  # nothing was built
+
+
+def test_test_missing_checkpoint(monkeypatch, tta_config):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'Checkpoint epoch_3\.pth does not exist'):
+        _run(monkeypatch, 'test', [tta_config, 'epoch_3.pth'])
+    assert _Recorder.last is None
+
+
+def test_train_missing_resume_or_load_from(monkeypatch, tta_config):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'--resume checkpoint x\.pth does not exist'):
+        _run(monkeypatch, 'train', [tta_config, '--resume', 'x.pth'])
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'load_from checkpoint y\.pth does not exist'):
+        _run(monkeypatch, 'train',
+             [tta_config, '--cfg-options', 'load_from=y.pth'])
+    # A URL is left to MMEngine's loader.
+    runner = _run(monkeypatch, 'train',
+                  [tta_config, '--cfg-options', 'load_from=https://x/y.pth'])
+    assert runner.cfg.load_from == 'https://x/y.pth'
+
+
+def test_test_registers_the_checkpoint_fit_check(monkeypatch, tta_config):
+    from yolokit.utils.checkpoint_fit import CheckpointFitHook
+    runner = _run(monkeypatch, 'test', [tta_config, 'c.pth'])
+    (hook, ) = runner.hooks
+    assert isinstance(hook, CheckpointFitHook)
+    assert (hook.checkpoint_name, hook.config_name) == ('c.pth',
+                                                        str(tta_config))
+
+
+def _print_config(monkeypatch, *argv):
+    spec = importlib.util.spec_from_file_location(
+        'yolokit_tool_print_config',
+        REPO / 'tools' / 'misc' / 'print_config.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, 'argv', ['print_config.py', *map(str, argv)])
+    module.main()
+
+
+def test_print_config_bad_input(monkeypatch, syntax_error_config, tta_config,
+                                tmp_path, capsys):
+    from yolokit.utils.tool_config import ConfigSyntaxError
+    with pytest.raises(ConfigSyntaxError, match=r'typo\.py:2: SyntaxError'):
+        _print_config(monkeypatch, syntax_error_config)
+    with pytest.raises(SystemExit) as info:
+        _print_config(monkeypatch, tta_config, '--cfg-options', 'log_level')
+    assert info.value.code == 2
+    assert "'log_level' is not a key=value pair" in capsys.readouterr().err
+    (tmp_path / 'out.py').mkdir()
+    with pytest.raises(SystemExit):
+        _print_config(monkeypatch, tta_config, '--save-path', 'out.py')
+    assert 'out.py is a directory' in capsys.readouterr().err
+
+
+# ------------------- real runs: checkpoint misfit, refusal ------------------
+
+_SHAPES_CONFIG = '''
+_base_ = {base!r}
+data_root = {data_root!r}
+train_dataloader = dict(
+    num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root))
+val_dataloader = dict(
+    num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+custom_hooks = []
+'''
+
+
+@pytest.fixture(scope='module')
+def shapes_run(tmp_path_factory):
+    """A YOLOv5-n config on a 2+2 image "shapes" dataset, and checkpoints
+    of its own model, of a YOLOv8-n and of a refused type."""
+    import argparse
+
+    import torch
+    from mmengine.config import Config
+
+    from yolokit.registry import MODELS
+    root = tmp_path_factory.mktemp('shapes_run')
+    spec = importlib.util.spec_from_file_location(
+        'make_shapes_dataset',
+        REPO / 'tools' / 'misc' / 'make_shapes_dataset.py')
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    maker.make_shapes_dataset(
+        str(root / 'shapes'),
+        splits=(('train', 2), ('val', 2)),
+        img_size=(64, 64))
+    config = root / 'yolov5_n_shapes.py'
+    config.write_text(
+        _SHAPES_CONFIG.format(
+            base=str(REPO / 'configs' / 'yolov5' /
+                     'yolov5_n-v61_fast_1xb16-60e_shapes.py'),
+            data_root=str(root / 'shapes') + '/'))
+    torch.manual_seed(0)
+    own = MODELS.build(Config.fromfile(str(config)).model)
+    v8 = MODELS.build(
+        Config.fromfile(
+            str(REPO / 'configs' / 'yolov8' /
+                'yolov8_n_syncbn_fast_8xb16-500e_coco.py')).model)
+    paths = dict(config=config, root=root)
+    for name, obj in (('own', dict(state_dict=own.state_dict())),
+                      ('yolov8', dict(state_dict=v8.state_dict())),
+                      ('refused',
+                       dict(
+                           state_dict=own.state_dict(),
+                           args=argparse.Namespace(lr=1)))):
+        paths[name] = root / f'{name}.pth'
+        torch.save(obj, paths[name])
+    return paths
+
+
+def _tool_process(name, *args, cwd):
+    import subprocess
+    return subprocess.run(
+        [sys.executable,
+         str(REPO / 'tools' / f'{name}.py'), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600)
+
+
+def test_test_with_a_checkpoint_of_another_architecture(shapes_run):
+    proc = _tool_process(
+        'test',
+        shapes_run['config'],
+        shapes_run['yolov8'],
+        '--work-dir',
+        shapes_run['root'] / 'wd_v8',
+        '--out',
+        shapes_run['root'] / 'v8.pkl',
+        cwd=shapes_run['root'])
+    assert proc.returncode != 0
+    err = proc.stderr
+    assert 'CheckpointMismatchError' in err
+    assert (f'Checkpoint {shapes_run["yolov8"]} does not fit the model of '
+            f'config {shapes_run["config"]}') in err
+    assert 'are missing from the checkpoint (e.g. backbone.' in err
+    assert 'have another shape in the checkpoint' in err
+    # nothing evaluated, no predictions written
+    assert not (shapes_run['root'] / 'v8.pkl').exists()
+
+
+def test_test_with_its_own_checkpoint_runs(shapes_run):
+    proc = _tool_process(
+        'test',
+        shapes_run['config'],
+        shapes_run['own'],
+        '--work-dir',
+        shapes_run['root'] / 'wd_own',
+        cwd=shapes_run['root'])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'coco/bbox_mAP' in proc.stdout + proc.stderr
+
+
+def test_resume_from_a_refused_checkpoint(shapes_run):
+    proc = _tool_process(
+        'train',
+        shapes_run['config'],
+        '--resume',
+        shapes_run['refused'],
+        '--work-dir',
+        shapes_run['root'] / 'wd_resume',
+        cwd=shapes_run['root'])
+    assert proc.returncode != 0
+    err = proc.stderr
+    assert 'CheckpointRefusedError' in err
+    assert f'Checkpoint {shapes_run["refused"]}: safe loading' in err
+    assert '`argparse.Namespace`' in err
+    assert 'add_safe_globals([argparse.Namespace])' in err
+    assert 'weights_only=False' not in err
+
+
+@pytest.mark.parametrize('script, args, bad', [
+    ('dist_train.sh', ['cfg.py', 'two'], 'two'),
+    ('dist_train.sh', ['cfg.py', '0'], '0'),
+    ('dist_test.sh', ['cfg.py', 'c.pth', '--tta'], '--tta'),
+])
+def test_dist_scripts_reject_a_bad_process_count(script, args, bad):
+    import subprocess
+    proc = subprocess.run(['bash', str(REPO / 'tools' / script), *args],
+                          capture_output=True,
+                          text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert (f'NUM_PROCESSES must be a positive integer, got {bad!r}'
+            in proc.stderr)
+    assert 'usage:' in proc.stderr

@@ -17,8 +17,10 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer
 
-from yolokit.utils.checkpoint_safety import (register_checkpoint_globals,
-                                             restricted_getattr)
+from yolokit.utils.checkpoint_safety import (
+    CheckpointRefusedError, UnreadableCheckpointError, explain_load_errors,
+    load_weights_only, refused_global, register_checkpoint_globals,
+    restricted_getattr, route_checkpoint_loaders)
 
 _TRAIN_AND_LOAD = textwrap.dedent('''
     import json, sys
@@ -175,3 +177,136 @@ def test_numpy1_pickles_load():
     loaded = torch.load(io.BytesIO(legacy))
     assert loaded['eta'] == 1.5
     np.testing.assert_array_equal(loaded['hist'], np.arange(3))
+
+
+# ------------------------ refused and unreadable files ----------------------
+
+
+@pytest.fixture
+def refused_ckpt(tmp_path):
+    """A checkpoint with an ``argparse.Namespace`` (not allow-listed)."""
+    import argparse
+    path = tmp_path / 'with_namespace.pth'
+    torch.save(dict(state_dict={}, args=argparse.Namespace(lr=1)), path)
+    return str(path)
+
+
+def _assert_safe_advice(msg, path, global_name):
+    assert path in msg and f'`{global_name}`' in msg
+    assert f'add_safe_globals([{global_name}])' in msg
+    assert 're-save the checkpoint' in msg
+    # The unsafe way out is never suggested.
+    assert 'weights_only=False' not in msg
+
+
+def test_refused_global_is_parsed_from_torchs_message(refused_ckpt):
+    with pytest.raises(pickle.UnpicklingError) as info:
+        torch.load(refused_ckpt)
+    assert refused_global(info.value) == 'argparse.Namespace'
+    assert refused_global(ValueError('other')) is None
+
+
+def test_load_weights_only_explains_a_refusal(refused_ckpt):
+    with pytest.raises(CheckpointRefusedError) as info:
+        load_weights_only(refused_ckpt)
+    err = info.value
+    assert isinstance(err, pickle.UnpicklingError)
+    assert (err.filename, err.global_name) == (refused_ckpt,
+                                               'argparse.Namespace')
+    _assert_safe_advice(str(err), refused_ckpt, 'argparse.Namespace')
+    # torch's message (which suggests weights_only=False) is not chained.
+    assert err.__cause__ is None and err.__suppress_context__
+    # survives pickling (e.g. across worker processes)
+    again = pickle.loads(pickle.dumps(err))
+    assert str(again) == str(err)
+
+
+def test_refused_getattr_is_a_refusal_without_allow_list_advice(tmp_path):
+    register_checkpoint_globals()
+    path = str(tmp_path / 'getattr.pth')
+    torch.save(dict(x=_Reduce(getattr, (HistoryBuffer, '__init__'))), path)
+    with pytest.raises(CheckpointRefusedError, match='Refusing getattr') as e:
+        load_weights_only(path)
+    assert 'add_safe_globals' not in str(e.value)
+    assert 'weights_only=False' not in str(e.value)
+
+
+def _legacy_checkpoint_bytes():
+    buf = io.BytesIO()
+    torch.save(
+        dict(w=torch.zeros(100)), buf, _use_new_zipfile_serialization=False)
+    return buf.getvalue()
+
+
+def _zip_checkpoint_bytes():
+    buf = io.BytesIO()
+    torch.save(dict(w=torch.zeros(100)), buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    'content, reason',
+    [
+        # not torch.save output: refused from the first bytes
+        (b'', 'starts with an empty file'),
+        (b'hello world\n', "starts with bytes b'hell'"),
+        (b'\xff\xd8\xff\xe0JFIF', "bytes b'\\xff\\xd8\\xff\\xe0'"),
+        # truncated checkpoints: torch raises IndexError, EOFError,
+        # RuntimeError; a zip archive cut in half fails in its reader
+        (_legacy_checkpoint_bytes()[:3], 'pickle data is corrupt'),
+        (_legacy_checkpoint_bytes()[:20], 'ends early'),
+        (_legacy_checkpoint_bytes()[:-10], 'unexpected EOF'),
+        (_zip_checkpoint_bytes()[:200], 'PytorchStreamReader'),
+        (b'\x80\x02' + b'hello' * 5, 'pickle data is corrupt'),  # KeyError
+    ])
+def test_unreadable_files_are_named(tmp_path, content, reason):
+    path = str(tmp_path / 'not_a_ckpt.pth')
+    with open(path, 'wb') as f:
+        f.write(content)
+    with pytest.raises(UnreadableCheckpointError) as info:
+        load_weights_only(path)
+    msg = str(info.value)
+    assert msg.startswith(f'Checkpoint {path} is not a file torch.load can')
+    assert reason in msg and 'weights_only=False' not in msg
+    # whatever torch raised for these bytes still catches it
+    for exc_type in (pickle.UnpicklingError, EOFError, RuntimeError, KeyError,
+                     IndexError):
+        assert isinstance(info.value, exc_type)
+
+
+def test_other_errors_pass_through(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_weights_only(str(tmp_path / 'missing.pth'))
+    # Errors that are not torch failing to read the file keep their type
+    # and message, e.g. MMEngine's KeyError for an unknown model name.
+    for error in (RuntimeError('unrelated'), KeyError('unrelated'),
+                  IndexError('unrelated')):
+        with pytest.raises(type(error), match='unrelated') as info:
+            with explain_load_errors('x.pth'):
+                raise error
+        assert info.value is error
+
+
+def test_unknown_openmmlab_model_name_is_not_called_unreadable():
+    from mmengine.runner.checkpoint import _load_checkpoint
+    route_checkpoint_loaders()
+    with pytest.raises(KeyError) as info:
+        _load_checkpoint('open-mmlab://no_such_model_xyz')
+    assert not isinstance(info.value, UnreadableCheckpointError)
+
+
+def test_mmengine_loaders_are_routed(refused_ckpt, tmp_path):
+    """resume/load_from/init_detector load through CheckpointLoader."""
+    from mmengine.runner import CheckpointLoader
+    from mmengine.runner.checkpoint import _load_checkpoint
+    route_checkpoint_loaders()
+    route_checkpoint_loaders()  # idempotent: wrapped once
+    local = CheckpointLoader._get_checkpoint_loader(refused_ckpt)
+    assert local.explains_errors and local.__name__ == 'load_from_local'
+    assert not getattr(local.__wrapped__, 'explains_errors', False)
+    with pytest.raises(CheckpointRefusedError) as info:
+        _load_checkpoint(refused_ckpt, map_location='cpu')
+    _assert_safe_advice(str(info.value), refused_ckpt, 'argparse.Namespace')
+    good = tmp_path / 'good.pth'
+    torch.save(dict(state_dict=dict(w=torch.ones(2))), good)
+    assert _load_checkpoint(str(good))['state_dict']['w'].tolist() == [1, 1]

@@ -9,7 +9,8 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from yolokit.utils.cfg_options import add_cfg_options_argument
+from yolokit.utils.tool_config import read_config
 
 SAVE_SUFFIXES = ('.py', '.json', '.yml', '.yaml')
 
@@ -21,23 +22,21 @@ def parse_args() -> argparse.Namespace:
         '--save-path',
         default=None,
         help='also save the whole config to this file (.py, .json or .yml)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, as key=value pairs (see '
-        'tools/train.py --help)')
+    add_cfg_options_argument(parser)
     args = parser.parse_args()
-    if args.save_path is not None and not args.save_path.endswith(
-            SAVE_SUFFIXES):
-        parser.error(f'--save-path {args.save_path}: the file name must end '
-                     f'in one of {", ".join(SAVE_SUFFIXES)}')
+    if args.save_path is not None:
+        if not args.save_path.endswith(SAVE_SUFFIXES):
+            parser.error(f'--save-path {args.save_path}: the file name must '
+                         f'end in one of {", ".join(SAVE_SUFFIXES)}')
+        if osp.isdir(args.save_path):
+            parser.error(f'--save-path {args.save_path} is a directory; '
+                         'expected the path of the file to write')
     return args
 
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     print(f'Config:\n{cfg.pretty_text}')

@@ -48,7 +48,11 @@ from typing import Dict, Mapping
 import torch
 from mmengine.logging import print_log
 
-from yolokit.utils.checkpoint_safety import register_checkpoint_globals
+from yolokit.utils.checkpoint_safety import (load_weights_only,
+                                             register_checkpoint_globals)
+from yolokit.utils.official_checkpoint import (check_conversion_paths,
+                                               naming_source,
+                                               reject_converted_layout)
 
 _HEAD_MODULES = ('cls_convs', 'rtm_cls', 'reg_convs', 'rtm_reg')
 _NECK_KEY = re.compile(
@@ -78,7 +82,8 @@ def convert_key(key: str, num_levels: int = 3) -> str:
     """yolokit's name of one MMDetection RTMDet state_dict key.
 
     Args:
-        key (str): MMDetection key, e.g. ``'neck.reduce_layers.0.conv.weight'``.
+        key (str): MMDetection key, e.g.
+            ``'neck.reduce_layers.0.conv.weight'``.
         num_levels (int): Number of neck levels (3 for P5 models).
 
     Returns:
@@ -139,12 +144,15 @@ def convert(src: str, dst: str) -> None:
     # weights_only: a checkpoint must not run code when loaded; MMEngine's
     # message hub and meta objects are allow-listed
     register_checkpoint_globals()
-    checkpoint = torch.load(src, map_location='cpu', weights_only=True)
+    check_conversion_paths(src, dst)
+    checkpoint = load_weights_only(src)
     if not isinstance(checkpoint, dict):
         raise TypeError(f'{src} does not hold a dict but a '
                         f'{type(checkpoint).__name__}')
     state_dict = checkpoint.get('state_dict', checkpoint)
-    converted = convert_state_dict(state_dict)
+    reject_converted_layout(state_dict, src)
+    with naming_source(src, 'an MMDetection RTMDet checkpoint'):
+        converted = convert_state_dict(state_dict)
     print_log(
         f'Converted {len(converted)} tensors of {src}', logger='current')
     torch.save(dict(state_dict=converted), dst)

@@ -37,8 +37,11 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmengine.logging import print_log
 
+from yolokit.utils.checkpoint_safety import (CheckpointRefusedError,
+                                             load_weights_only)
 from yolokit.utils.official_checkpoint import (
-    converter_arg_parser, extract_state_dict, save_converted_checkpoint,
+    check_conversion_paths, converter_arg_parser, extract_state_dict,
+    naming_source, reject_converted_layout, save_converted_checkpoint,
     strip_wrapper_prefix)
 
 # Number of output levels per official architecture.
@@ -288,11 +291,13 @@ def load_official_checkpoint(src: str) -> Dict[str, torch.Tensor]:
 
     Plain state_dicts load with ``weights_only=True``; only a file holding
     pickled model objects falls back to full unpickling (which needs the
-    official classes, see the module docstring).
+    official classes, see the module docstring). A file that is no
+    checkpoint at all raises
+    :class:`~yolokit.utils.checkpoint_safety.UnreadableCheckpointError`.
     """
     try:
-        obj = torch.load(src, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError:
+        obj = load_weights_only(src)
+    except CheckpointRefusedError:
         print_log(
             f'{src} holds pickled Python objects (an official checkpoint); '
             'unpickling it with the official YOLOv5 classes.',
@@ -320,10 +325,13 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    check_conversion_paths(args.src, args.dst)
     src_state_dict = load_official_checkpoint(args.src)
-    arch = args.arch or infer_arch(strip_wrapper_prefix(src_state_dict))
-    state_dict = convert(
-        src_state_dict, arch=arch, to_float=not args.keep_half)
+    reject_converted_layout(src_state_dict, args.src)
+    with naming_source(args.src, 'an official YOLOv5 v6.x/v7.0 checkpoint'):
+        arch = args.arch or infer_arch(strip_wrapper_prefix(src_state_dict))
+        state_dict = convert(
+            src_state_dict, arch=arch, to_float=not args.keep_half)
     save_converted_checkpoint(state_dict, args.src, args.dst, f'YOLOv5 {arch}')
 
 

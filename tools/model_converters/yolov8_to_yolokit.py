@@ -38,7 +38,6 @@ Example:
         --src yolov8s.pt --dst yolokit_yolov8s.pth
 """
 import argparse
-import pickle
 import re
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
@@ -46,8 +45,11 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmengine.logging import print_log
 
+from yolokit.utils.checkpoint_safety import (CheckpointRefusedError,
+                                             load_weights_only)
 from yolokit.utils.official_checkpoint import (
-    converter_arg_parser, extract_state_dict, save_converted_checkpoint,
+    check_conversion_paths, converter_arg_parser, extract_state_dict,
+    naming_source, reject_converted_layout, save_converted_checkpoint,
     strip_wrapper_prefix)
 
 _LAYER_KEY = re.compile(r'^model\.(\d+)\.(.+)$')
@@ -239,11 +241,12 @@ def load_ultralytics_checkpoint(src: str) -> Dict[str, torch.Tensor]:
 
     Plain state_dicts load with ``weights_only=True``; only a file holding
     pickled model objects falls back to full unpickling, which needs the
-    ``ultralytics`` package.
+    ``ultralytics`` package. A file that is no checkpoint at all raises
+    :class:`~yolokit.utils.checkpoint_safety.UnreadableCheckpointError`.
     """
     try:
-        obj = torch.load(src, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError:
+        obj = load_weights_only(src)
+    except CheckpointRefusedError:
         try:
             import ultralytics  # noqa: F401
         except ImportError as e:
@@ -263,14 +266,17 @@ def load_ultralytics_checkpoint(src: str) -> Dict[str, torch.Tensor]:
 def parse_args() -> argparse.Namespace:
     return converter_arg_parser(
         'Convert an Ultralytics YOLOv8 detection checkpoint to a '
-        'yolokit checkpoint.',
-        'yolov8s.pt', 'yolokit_yolov8s.pth', 'Ultralytics checkpoint path').parse_args()
+        'yolokit checkpoint.', 'yolov8s.pt', 'yolokit_yolov8s.pth',
+        'Ultralytics checkpoint path').parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    state_dict = convert(
-        load_ultralytics_checkpoint(args.src), to_float=not args.keep_half)
+    check_conversion_paths(args.src, args.dst)
+    src_state_dict = load_ultralytics_checkpoint(args.src)
+    reject_converted_layout(src_state_dict, args.src)
+    with naming_source(args.src, 'an Ultralytics YOLOv8 detection checkpoint'):
+        state_dict = convert(src_state_dict, to_float=not args.keep_half)
     save_converted_checkpoint(state_dict, args.src, args.dst, 'YOLOv8')
 
 

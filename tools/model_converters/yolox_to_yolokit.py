@@ -57,15 +57,17 @@ Example:
         --src yolox_s.pth --dst yolokit_yolox_s.pth
 """
 import argparse
-import pickle
 import re
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from yolokit.utils.checkpoint_safety import (CheckpointRefusedError,
+                                             load_weights_only)
 from yolokit.utils.official_checkpoint import (
-    converter_arg_parser, extract_state_dict, save_converted_checkpoint,
+    check_conversion_paths, converter_arg_parser, extract_state_dict,
+    naming_source, reject_converted_layout, save_converted_checkpoint,
     strip_wrapper_prefix)
 
 # (pattern on the official key, yolokit prefix, kind of the module).
@@ -215,8 +217,8 @@ def load_official_checkpoint(src: str) -> Dict[str, torch.Tensor]:
     a plain state_dict works too. They are read with ``weights_only=True``.
     """
     try:
-        obj = torch.load(src, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as e:
+        obj = load_weights_only(src)
+    except CheckpointRefusedError as e:
         raise RuntimeError(
             f'{src} holds pickled Python objects besides tensors, which '
             'yolokit does not unpickle. Re-save its weights as a plain '
@@ -227,14 +229,17 @@ def load_official_checkpoint(src: str) -> Dict[str, torch.Tensor]:
 def parse_args() -> argparse.Namespace:
     return converter_arg_parser(
         'Convert an official YOLOX (Megvii) checkpoint to a yolokit '
-        'checkpoint.',
-        'yolox_s.pth', 'mmyoloxs.pt', 'official YOLOX checkpoint').parse_args()
+        'checkpoint.', 'yolox_s.pth', 'mmyoloxs.pt',
+        'official YOLOX checkpoint').parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    state_dict = convert(
-        load_official_checkpoint(args.src), to_float=not args.keep_half)
+    check_conversion_paths(args.src, args.dst)
+    src_state_dict = load_official_checkpoint(args.src)
+    reject_converted_layout(src_state_dict, args.src)
+    with naming_source(args.src, 'an official YOLOX checkpoint'):
+        state_dict = convert(src_state_dict, to_float=not args.keep_half)
     save_converted_checkpoint(state_dict, args.src, args.dst, 'YOLOX')
 
 

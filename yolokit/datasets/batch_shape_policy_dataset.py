@@ -1,5 +1,6 @@
 """Base of the YOLOv5* datasets: batch shapes, dataset-aware pipelines."""
-from typing import Any, Mapping, Optional
+import os.path as osp
+from typing import Any, List, Mapping, Optional
 
 from mmdet.datasets import BaseDetDataset
 
@@ -22,10 +23,11 @@ class BatchShapePolicyDataset(BaseDetDataset):
       pop it and use it to fetch more samples, so no wrapper dataset is
       needed.
 
-    It also rejects ``metainfo`` keys written in upper case (``CLASSES``,
+    It rejects ``metainfo`` keys written in upper case (``CLASSES``,
     ``PALETTE``): since MMYOLO v0.3.0 they are lower case, and an upper-case
     key would otherwise be silently ignored, leaving the dataset's default
-    classes in place.
+    classes in place. A missing local ``ann_file`` is reported, with
+    ``data_root``, before parsing starts.
 
     Args:
         batch_shapes_cfg (dict, optional): Config of the batch shape policy.
@@ -58,28 +60,57 @@ class BatchShapePolicyDataset(BaseDetDataset):
                 f'upper-case key would be ignored. Rename {fixes}.')
 
     def full_init(self) -> None:
-        """Load, apply batch shapes, filter, subset and serialize the data.
+        """Load the data list once, with batch shapes, then filter, subset
+        and serialize it as MMEngine's ``BaseDataset`` does.
 
-        The batch shapes are applied to the complete, unfiltered list, which
-        gives the same result whether or not ``serialize_data`` is set.
+        The batch-shape policy sees every loaded item (before filtering and
+        ``indices``), so the shapes do not depend on ``serialize_data``.
         """
         if self._fully_initialized:
             return
+        self.data_list = self._load_shaped_data_list()
+        self._select_and_serialize()
+
+    def _load_shaped_data_list(self) -> List[dict]:
+        """Every item of the annotation file (with its proposals), and its
+        ``batch_shape`` when ``batch_shapes_cfg`` is set."""
+        self._check_ann_file_exists()
         self.data_list = self.load_data_list()
         if self.proposal_file is not None:
-            self.load_proposals()
+            self.load_proposals()  # attaches to self.data_list in place
+        if not self.batch_shapes_cfg:
+            return self.data_list
+        return TASK_UTILS.build(self.batch_shapes_cfg)(self.data_list)
 
-        if self.batch_shapes_cfg:
-            batch_shape_policy = TASK_UTILS.build(self.batch_shapes_cfg)
-            self.data_list = batch_shape_policy(self.data_list)
-            del batch_shape_policy
-
+    def _select_and_serialize(self) -> None:
+        """MMEngine's tail of ``full_init``: ``filter_cfg``, ``indices``,
+        ``serialize_data``; each step reads ``self.data_list``."""
         self.data_list = self.filter_data()
         if self._indices is not None:
             self.data_list = self._get_unserialized_subset(self._indices)
         if self.serialize_data:
             self.data_bytes, self.data_address = self._serialize_data()
         self._fully_initialized = True
+
+    def _check_ann_file_exists(self) -> None:
+        """Name ``ann_file`` and ``data_root`` when the file is missing.
+
+        Only local paths are checked: with ``backend_args`` or a URL the
+        storage backend reports its own errors.
+        """
+        path = self.ann_file
+        if (not path or self.backend_args is not None or '://' in path
+                or osp.isfile(path)):
+            return
+        root = self.data_root
+        where = ''
+        if root:
+            state = 'exists' if osp.isdir(root) else 'does not exist either'
+            where = f' (data_root {root!r} {state})'
+        raise FileNotFoundError(
+            f'{type(self).__name__}: ann_file {path} does not exist'
+            f'{where}. ann_file is joined to data_root unless it is '
+            'absolute; expected the path of an annotation file.')
 
     def prepare_data(self, idx: int) -> Any:
         """Run the pipeline on item ``idx``.

@@ -5,6 +5,14 @@ import torch
 from mmengine.registry import FUNCTIONS
 
 
+class BatchShapeError(ValueError, RuntimeError):
+    """The images of a batch differ in shape and cannot be stacked.
+
+    A ``RuntimeError`` as well, which ``torch.stack`` (and so MMYOLO's
+    collate) raises for the same batch.
+    """
+
+
 def _as_tensor_masks(masks, sample_idx: int) -> torch.Tensor:
     if isinstance(masks, torch.Tensor):
         return masks
@@ -92,7 +100,7 @@ def yolov5_collate(data_batch: Sequence,
     else:
         shapes = {tuple(img.shape) for img in imgs}
         if len(shapes) > 1:
-            raise ValueError(
+            raise BatchShapeError(
                 'yolov5_collate: images of one batch must have the same shape '
                 f'to be stacked, got {sorted(shapes)}. Resize them to a fixed '
                 'size in the pipeline, or set use_ms_training=True.')

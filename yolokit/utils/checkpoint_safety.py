@@ -14,10 +14,20 @@ Rather than switching the safety off, exactly these types are added to
 torch's allow-list. ``getattr`` itself is never allowed (with it a pickle can
 reach arbitrary code); a restricted stand-in resolves only functions defined
 on allow-listed classes such as ``HistoryBuffer``.
+
+When torch still refuses a file (a type nobody allow-listed) or cannot read
+it at all, :func:`explain_load_errors` re-raises with the file's name, the
+refused global and the safe ways forward. :func:`route_checkpoint_loaders`
+sends every MMEngine checkpoint load (``resume``, ``load_from``,
+``init_detector``) through it.
 """
+import contextlib
+import functools
 import inspect
+import os.path as osp
 import pickle
-from typing import Any, Callable, List, Tuple
+import re
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -109,3 +119,203 @@ def register_checkpoint_globals() -> None:
         return
     add_safe_globals(checkpoint_safe_globals())
     _registered = True
+
+
+# The first bytes of torch.save's two formats.
+_ZIP_MAGIC, _PICKLE_PROTOCOL = b'PK\x03\x04', b'\x80'
+# torch's weights-only unpickler names what it refused like this.
+_REFUSED_GLOBAL = re.compile(r'Unsupported global: GLOBAL (\S+)')
+_UNPICKLER_REASON = re.compile(r'WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|$)',
+                               re.S)
+
+
+class CheckpointRefusedError(pickle.UnpicklingError):
+    """``torch.load(weights_only=True)`` refused an object of the file.
+
+    Attributes:
+        filename (str): The checkpoint.
+        global_name (str): The refused global (``module.Name``), or ``''``
+            when torch's message names none.
+    """
+
+    def __init__(self, filename: str, global_name: str, reason: str = ''):
+        self.filename, self.global_name = filename, global_name
+        self.reason = reason
+        resave = (
+            're-save the checkpoint with tensors and plain Python values '
+            "only, e.g. torch.save({'state_dict': model.state_dict()}, "
+            "'clean.pth') where the model is loaded, and use the new "
+            'file')
+        if global_name:
+            found = f'`{global_name}`, a type that is not on the allow-list'
+            ways = (f'(1) {resave}; or (2) if you trust the file and '
+                    f'`{global_name}`, allow-list it before loading with '
+                    f'torch.serialization.add_safe_globals([{global_name}]) '
+                    "(for the tools: in a module of the config's "
+                    'custom_imports)')
+        else:
+            found = f'an object it does not allow ({reason})'
+            ways = resave
+        super().__init__(
+            f'Checkpoint {filename}: safe loading (torch.load with '
+            f'weights_only=True) refused it because it contains {found}. '
+            f'To load it safely: {ways}.')
+
+    def __reduce__(self):
+        return type(self), (self.filename, self.global_name, self.reason)
+
+
+class UnreadableCheckpointError(pickle.UnpicklingError, EOFError, RuntimeError,
+                                KeyError, IndexError):
+    """``torch.load`` cannot read the file: not a checkpoint, or truncated.
+
+    Torch raises one of ``UnpicklingError``, ``EOFError``, ``RuntimeError``,
+    ``KeyError`` or ``IndexError`` depending on the bytes it meets; this
+    error is all of them, so existing handlers keep working.
+    """
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would show the repr (quotes, escaped newlines).
+        return str(self.args[0]) if self.args else ''
+
+
+def refused_global(error: BaseException) -> Optional[str]:
+    """The global a weights-only load refused, parsed from torch's message.
+
+    Returns:
+        str or None: e.g. ``'argparse.Namespace'``; None if ``error`` is not
+        such a refusal.
+    """
+    match = _REFUSED_GLOBAL.search(str(error))
+    return match.group(1) if match else None
+
+
+def _load_failure_reason(error: BaseException) -> str:
+    """torch's reason for a failed load, without its advice."""
+    if isinstance(error, EOFError):
+        return 'the file ends early: empty or truncated'
+    if isinstance(error, (KeyError, IndexError)):
+        return 'its pickle data is corrupt'
+    match = _UNPICKLER_REASON.search(str(error))
+    reason = match.group(1) if match else str(error).split('. ')[0]
+    return ' '.join(reason.split())
+
+
+def check_checkpoint_signature(filename: str) -> None:
+    """Refuse a local file that is no ``torch.save`` output at all.
+
+    ``torch.save`` writes a zip archive (``PK``) or, in the legacy format,
+    a pickle (protocol byte ``0x80``). On other bytes torch's unpickler
+    fails with whatever error the bytes lead to (``KeyError``,
+    ``IndexError``, ...), so they are recognised here, before loading.
+
+    Raises:
+        UnreadableCheckpointError: The file starts with other bytes.
+    """
+    if not (isinstance(filename, str) and osp.isfile(filename)):
+        return  # URLs, buffers: left to the loader
+    with open(filename, 'rb') as f:
+        head = f.read(4)
+    if not head.startswith((_ZIP_MAGIC, _PICKLE_PROTOCOL)):
+        what = 'an empty file' if not head else f'bytes {head!r}'
+        raise UnreadableCheckpointError(
+            f'Checkpoint {filename} is not a file torch.load can read (it '
+            f'starts with {what}, not a zip archive or pickle); expected a '
+            'checkpoint saved with torch.save (a .pth file). Check the path.')
+
+
+def _raised_by_torch(error: BaseException) -> bool:
+    """Whether the innermost frame of ``error`` is in torch's code."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_globals.get('__name__',
+                                                        '').startswith('torch')
+
+
+def _is_torch_read_error(error: BaseException) -> bool:
+    if isinstance(error, pickle.UnpicklingError):
+        return True
+    # Bytes torch's unpickler cannot make sense of; the same types raised
+    # elsewhere (e.g. an unknown open-mmlab:// model name) are not.
+    if isinstance(error, (EOFError, KeyError, IndexError)):
+        return _raised_by_torch(error)
+    # torch's zip and legacy readers; other RuntimeErrors (e.g. a
+    # map_location to a missing GPU) are not about the file
+    return isinstance(error, RuntimeError) and any(
+        s in str(error) for s in ('PytorchStreamReader', 'unexpected EOF'))
+
+
+@contextlib.contextmanager
+def explain_load_errors(filename: str) -> Iterator[None]:
+    """Re-raise ``torch.load`` failures of ``filename`` with its name.
+
+    A local file that is not ``torch.save`` output is refused first (see
+    :func:`check_checkpoint_signature`). A refused global (or a ``getattr``
+    that :func:`restricted_getattr` refuses) becomes
+    :class:`CheckpointRefusedError`; a corrupt or truncated file
+    :class:`UnreadableCheckpointError`. torch's own message is
+    dropped (``from None``): it suggests ``weights_only=False``, which runs
+    any code the file contains.
+    """
+    check_checkpoint_signature(filename)
+    try:
+        yield
+    except CheckpointRefusedError:
+        raise
+    except Exception as e:  # noqa: B902 (filtered just below)
+        if not _is_torch_read_error(e):
+            raise
+        reason = _load_failure_reason(e)
+        name = refused_global(e)
+        if name is not None or reason.startswith('Refusing getattr'):
+            raise CheckpointRefusedError(filename, name or '',
+                                         reason) from None
+        raise UnreadableCheckpointError(
+            f'Checkpoint {filename} is not a file torch.load can read '
+            f'({reason}); expected a checkpoint saved with torch.save (a '
+            '.pth file). Check the path and that the file is complete.'
+        ) from None
+
+
+def load_weights_only(filename: str, map_location: Any = 'cpu') -> Any:
+    """``torch.load(filename, weights_only=True)`` with explained errors.
+
+    Raises:
+        FileNotFoundError: No such file.
+        CheckpointRefusedError: It holds a type that is not allow-listed.
+        UnreadableCheckpointError: It is not a readable checkpoint.
+    """
+    with explain_load_errors(filename):
+        return torch.load(
+            filename, map_location=map_location, weights_only=True)
+
+
+def _explaining(loader: Callable) -> Callable:
+    """An MMEngine scheme loader whose errors name the checkpoint."""
+
+    # functools.wraps keeps __name__: MMEngine logs it as the backend name
+    @functools.wraps(loader)
+    def load(filename, *args, **kwargs):
+        with explain_load_errors(filename):
+            return loader(filename, *args, **kwargs)
+
+    load.explains_errors = True
+    return load
+
+
+def route_checkpoint_loaders() -> None:
+    """Make every MMEngine checkpoint scheme raise explained errors.
+
+    Re-registers each loader of ``mmengine.runner.CheckpointLoader`` (local
+    files, URLs, ``open-mmlab://`` ...) wrapped in
+    :func:`explain_load_errors`. Idempotent.
+    """
+    from mmengine.runner import CheckpointLoader
+
+    # _schemes is the loader table; register_scheme(force=True) is the
+    # public way to replace an entry
+    for prefix, loader in list(CheckpointLoader._schemes.items()):
+        if not getattr(loader, 'explains_errors', False):
+            CheckpointLoader.register_scheme(
+                prefix, _explaining(loader), force=True)

@@ -5,10 +5,15 @@ Ultralytics and Megvii YOLOX checkpoints keep their weights under
 different keys, as pickled models or as plain state_dicts.
 """
 import argparse
-from typing import Any, Dict
+import contextlib
+import os.path as osp
+from typing import Any, Dict, Iterator, Mapping
 
 import torch
 from mmengine.logging import print_log
+
+# Only yolokit's (and MMYOLO's) heads keep their convs under this prefix.
+_CONVERTED_HEAD_PREFIX = 'bbox_head.head_module.'
 
 
 def strip_wrapper_prefix(state_dict: Dict[str, Any]) -> Dict[str, Any]:
@@ -63,6 +68,60 @@ def extract_state_dict(obj: Any, src: str) -> Dict[str, torch.Tensor]:
     raise KeyError(f'{src}: no weights found; expected a model under "ema" '
                    f'or "model", a "state_dict", or a plain state_dict, but '
                    f'the top-level keys are {sorted(map(str, obj))[:20]}')
+
+
+def check_conversion_paths(src: str, dst: str) -> None:
+    """Fail before loading anything if ``--src``/``--dst`` cannot work.
+
+    Raises:
+        FileNotFoundError: ``src`` is not an existing file, or the folder
+            of ``dst`` does not exist.
+        ValueError: ``dst`` is ``src`` (the source would be overwritten)
+            or an existing folder.
+    """
+    if not osp.isfile(src):
+        what = 'is a directory' if osp.isdir(src) else 'does not exist'
+        raise FileNotFoundError(
+            f'--src {src} {what}; expected the checkpoint file to convert.')
+    if osp.exists(dst) and osp.samefile(src, dst):
+        raise ValueError(f'--dst {dst} is the --src file; expected a new '
+                         'path (the source would be overwritten).')
+    if osp.isdir(dst):
+        raise ValueError(f'--dst {dst} is a directory; expected the path '
+                         'of the file to write.')
+    folder = osp.dirname(dst)
+    if folder and not osp.isdir(folder):
+        raise FileNotFoundError(f'--dst {dst}: its folder {folder} does not '
+                                'exist; create it first.')
+
+
+def reject_converted_layout(state_dict: Mapping[str, Any], src: str) -> None:
+    """Refuse a checkpoint that is already in yolokit's key layout.
+
+    Raises:
+        ValueError: ``state_dict`` has ``bbox_head.head_module.*`` keys.
+    """
+    converted = [k for k in state_dict if k.startswith(_CONVERTED_HEAD_PREFIX)]
+    if converted:
+        raise ValueError(
+            f'{src} is already a yolokit/MMYOLO checkpoint (it has keys such '
+            f'as {converted[0]}); load it directly with the matching yolokit '
+            'config instead of converting it.')
+
+
+@contextlib.contextmanager
+def naming_source(src: str, expected: str) -> Iterator[None]:
+    """Prefix the converter's layout errors with the file and its kind.
+
+    ``ValueError`` and ``KeyError`` raised inside (keys that do not fit the
+    expected layout) are raised again, same type, as ``'<src> is not
+    <expected>: <reason>'``.
+    """
+    try:
+        yield
+    except (ValueError, KeyError) as e:
+        reason = e.args[0] if e.args else type(e).__name__
+        raise type(e)(f'{src} is not {expected}: {reason}') from None
 
 
 def converter_arg_parser(description: str, default_src: str,

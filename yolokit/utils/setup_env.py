@@ -13,14 +13,16 @@ _REGISTERING_PACKAGES = (
     'mmdet.visualization',
     'yolokit.datasets',
     'yolokit.engine',
-    'yolokit.evaluation',
     'yolokit.models',
-    'yolokit.utils.visualization',
 )
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
     """Register all modules of yolokit (and MMDetection) into the registries.
+
+    It also allow-lists the types of MMEngine checkpoints for safe loading
+    and routes MMEngine's checkpoint loaders through
+    :func:`~yolokit.utils.checkpoint_safety.explain_load_errors`.
 
     Args:
         init_default_scope (bool): Whether to make ``'yolokit'`` the current
@@ -31,8 +33,11 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     """
     for package in _REGISTERING_PACKAGES:
         importlib.import_module(package)
-    from .checkpoint_safety import register_checkpoint_globals
+    from .checkpoint_safety import (register_checkpoint_globals,
+                                    route_checkpoint_loaders)
+    # Checkpoints load safely, and refusals name the file and the type.
     register_checkpoint_globals()
+    route_checkpoint_loaders()
     if init_default_scope:
         _make_yolokit_scope_current()
 

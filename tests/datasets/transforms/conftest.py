@@ -1,13 +1,17 @@
-"""A minimal stand-in for yolokit's ``Keypoints`` structure.
+"""The ``keypoints_cls`` fixture: yolokit's ``Keypoints`` and a stand-in.
 
-The transforms only rely on its interface (``flip_``, ``rescale_``,
-``translate_``, ``clip_``, ``project_``, indexing, ``num_keypoints``,
-``keypoints``, ``keypoints_visible``); the stub implements that interface
-with plain numpy so the transforms' use of it can be checked on its own.
+The transforms only rely on the structure's interface (``flip_``,
+``rescale_``, ``translate_``, ``clip_``, ``project_``, indexing,
+``num_keypoints``, ``keypoints``, ``keypoints_visible``). Every test that
+takes the fixture runs twice: with a plain-numpy stub of that interface,
+which checks the transforms' use of it on its own, and with the real
+structure, which checks the two work together.
 """
 import numpy as np
 import pytest
 import torch
+
+from yolokit.datasets.transforms.keypoint_structure import Keypoints
 
 
 class StubKeypoints:
@@ -55,6 +59,6 @@ class StubKeypoints:
         self.keypoints = (pts[..., :2] / pts[..., 2:]).astype(np.float32)
 
 
-@pytest.fixture
-def keypoints_cls():
-    return StubKeypoints
+@pytest.fixture(params=['stub', 'real'])
+def keypoints_cls(request):
+    return StubKeypoints if request.param == 'stub' else Keypoints

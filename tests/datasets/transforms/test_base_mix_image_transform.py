@@ -5,7 +5,10 @@ import pytest
 from mmdet.structures.bbox import HorizontalBoxes
 
 from yolokit.datasets.transforms.base_mix_image_transform import (
-    BaseMixImageTransform, check_img_scale, paste_region)
+    BaseMixImageTransform, check_img_scale)
+from yolokit.datasets.transforms.errors import (TransformArgumentError,
+                                                check_ratio_range)
+from yolokit.datasets.transforms.mix_image_ops import paste_region
 from yolokit.datasets.transforms.mosaic import Mosaic
 from yolokit.datasets.transforms.mosaic9 import Mosaic9
 from yolokit.datasets.transforms.yolov5_mixup import YOLOv5MixUp
@@ -212,3 +215,28 @@ def test_paste_region_by_hand():
     # fully outside: empty region
     (x1, y1, x2, y2), _ = paste_region((25, 0), (10, 6), (20, 8))
     assert x2 - x1 == 0
+
+
+@pytest.mark.parametrize('cls,num', [(Mosaic, 3), (Mosaic9, 8),
+                                     (YOLOv5MixUp, 1), (YOLOXMixUp, 1)])
+def test_get_indexes_draws_num_mix_results(cls, num, monkeypatch):
+    calls = []
+
+    def randint(low, high):
+        calls.append((low, high))
+        return 100 + len(calls)
+
+    monkeypatch.setattr(np.random, 'randint', randint)
+    indexes = cls().get_indexes(list(range(7)))
+    # one uniform draw in [0, 7) per image to mix in; a MixUp gets an int
+    assert calls == [(0, 7)] * num
+    assert indexes == (101 if num == 1 else list(range(101, 101 + num)))
+
+
+def test_check_ratio_range():
+    check_ratio_range((0, 1), 'r', allow_zero=True)
+    check_ratio_range([0.5, 0.5], 'r', allow_zero=False)
+    for bad, allow_zero in [((0, 1), False), ((-1, 1), True), ((2, 1), True),
+                            ((1, ), True), (('a', 1), True), (1.0, True)]:
+        with pytest.raises(TransformArgumentError, match='r must be'):
+            check_ratio_range(bad, 'r', allow_zero=allow_zero)

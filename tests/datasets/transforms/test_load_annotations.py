@@ -5,6 +5,7 @@ import torch
 from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import PolygonMasks
 
+from yolokit.datasets.transforms.errors import TransformArgumentError
 from yolokit.datasets.transforms.load_annotations import LoadAnnotations
 from yolokit.registry import TRANSFORMS
 
@@ -192,3 +193,119 @@ def test_load_merges_polygons_of_an_instance():
 
 def test_registered():
     assert TRANSFORMS.get('LoadAnnotations') is LoadAnnotations
+
+
+# Keypoints (spec 05 §5.3 "with_keypoints path"): K = 3 keypoints (nose,
+# left eye, right eye), so a mirror swaps entries 1 and 2.
+FLIP_INDICES = [0, 2, 1]
+
+
+def _coco_keypoint_results():
+    return dict(
+        img_shape=(60, 120),
+        flip_indices=FLIP_INDICES,
+        instances=[
+            # COCO triples: v = 2 visible, 1 labelled but hidden, 0 none
+            dict(
+                bbox=[0, 0, 10, 20],
+                bbox_label=1,
+                ignore_flag=0,
+                keypoints=[1, 2, 2, 3, 4, 1, 0, 0, 0]),
+            dict(
+                bbox=[5, 5, 6, 6],
+                bbox_label=3,
+                ignore_flag=1,
+                keypoints=[0] * 9),
+            # (x, y) pairs with a separate visibility list
+            dict(
+                bbox=[10, 10, 110, 50],
+                bbox_label=2,
+                ignore_flag=0,
+                keypoints=[[5, 6], [7, 8], [9, 10]],
+                keypoints_visible=[0, 1, 2]),
+        ])
+
+
+def test_keypoints_from_a_coco_style_instance_list():
+    out = LoadAnnotations(with_keypoints=True).transform(
+        _coco_keypoint_results())
+    kps = out['gt_keypoints']
+    # the ignored instance is skipped like its box
+    assert kps.keypoints.tolist() == [[[1, 2], [3, 4], [0, 0]],
+                                      [[5, 6], [7, 8], [9, 10]]]
+    # v = 1 and v = 2 both count as visible (min(v, 1))
+    assert kps.keypoints_visible.tolist() == [[1, 1, 0], [0, 1, 1]]
+    assert kps.flip_indices == FLIP_INDICES
+    assert out['gt_bboxes'].tensor.tolist() == [[0, 0, 10, 20],
+                                                [10, 10, 110, 50]]
+    assert out['gt_bboxes_labels'].tolist() == [1, 2]
+    assert out['gt_bboxes_labels'].dtype == np.int64
+    assert out['gt_ignore_flags'].tolist() == [False, False]
+    out = LoadAnnotations(
+        with_keypoints=True, box_type=None).transform(_coco_keypoint_results())
+    assert isinstance(out['gt_bboxes'], np.ndarray)
+
+
+def test_keypoints_flip_and_pack_through_the_pipeline():
+    from yolokit.datasets.transforms import PackDetInputs, RandomFlip
+    results = _coco_keypoint_results()
+    results['img'] = np.zeros((60, 120, 3), np.uint8)
+    out = LoadAnnotations(with_keypoints=True).transform(results)
+    out = RandomFlip(prob=1.0, direction='horizontal').transform(out)
+    # instance 0: x -> 120 - x gives (119, 2) (117, 4) (120, 0); the eyes
+    # (entries 1, 2) then swap, visibility [1, 1, 0] -> [1, 0, 1]
+    assert out['gt_keypoints'].keypoints[0].tolist() == [[119, 2], [120, 0],
+                                                         [117, 4]]
+    assert out['gt_keypoints'].keypoints_visible[0].tolist() == [1, 0, 1]
+    packed = PackDetInputs(meta_keys=()).transform(out)
+    gt = packed['data_samples'].gt_instances
+    assert gt.keypoints.shape == (2, 3, 2)
+    assert gt.keypoints[1].tolist() == [[115, 6], [111, 10], [113, 8]]
+    assert gt.keypoints_visible.tolist() == [[1, 0, 1], [0, 1, 1]]
+
+
+def test_keypoints_of_an_empty_instance_list():
+    out = LoadAnnotations(with_keypoints=True).transform(
+        dict(img_shape=(6, 8), flip_indices=FLIP_INDICES, instances=[]))
+    assert tuple(out['gt_keypoints'].keypoints.shape) == (0, 3, 2)
+    assert out['gt_bboxes'].tensor.shape == (0, 4)
+    assert out['gt_bboxes_labels'].shape == (0, )
+
+
+@pytest.mark.parametrize('change,error,match', [
+    (lambda r: r.pop('flip_indices'), KeyError, 'flip_indices'),
+    (lambda r: r['instances'][0].pop('keypoints'), KeyError,
+     r'instances\[0\] has no "keypoints"'),
+    (lambda r: r['instances'][0].update(keypoints=[1, 2] * 3),
+     TransformArgumentError, r'instances\[0\] has 6 keypoint values, '
+     'expected 9'),
+    (lambda r: r['instances'][2].update(keypoints_visible=[1, 1]),
+     TransformArgumentError, r'instances\[2\] has 2 keypoints_visible'),
+])
+def test_keypoint_annotation_errors(change, error, match):
+    results = _coco_keypoint_results()
+    change(results)
+    with pytest.raises(error, match=match):
+        LoadAnnotations(with_keypoints=True).transform(results)
+
+
+def test_keypoints_from_an_mmpose_style_data_info():
+    results = dict(
+        img_shape=(60, 80),
+        flip_indices=FLIP_INDICES,
+        bbox=np.array([[0, 0, 10, 10], [5, 5, 20, 30]], np.float32),
+        keypoints=np.arange(12, dtype=np.float32).reshape(2, 3, 2),
+        keypoints_visible=np.array([[1, 0, 1], [1, 1, 1]], np.float32),
+        category_id=[1, 1])
+    out = LoadAnnotations(with_keypoints=True).transform(results)
+    assert out['gt_keypoints'].keypoints[1].tolist() == [[6, 7], [8, 9],
+                                                         [10, 11]]
+    assert out['gt_keypoints'].num_keypoints.tolist() == [2, 3]
+    # MMPose's category ids are 1-based
+    assert out['gt_bboxes_labels'].tolist() == [0, 0]
+    assert out['gt_bboxes'].tensor.tolist() == [[0, 0, 10, 10], [5, 5, 20, 30]]
+    assert (out['height'], out['width']) == (60, 80)
+    empty = LoadAnnotations(with_keypoints=True).transform(
+        dict(img_shape=(60, 80), flip_indices=FLIP_INDICES))
+    assert tuple(empty['gt_keypoints'].keypoints.shape) == (0, 3, 2)
+    assert empty['gt_bboxes_labels'].shape == (0, )

@@ -345,3 +345,21 @@ def test_keypoints_follow_boxes(monkeypatch):
     # to the canvas height 96
     np.testing.assert_allclose(out['gt_keypoints'].xy[:, 0],
                                [[14, 32], [60, 27], [31, 96], [105, 72.5]])
+
+
+def test_real_keypoints_outside_become_invisible(monkeypatch):
+    from yolokit.datasets.transforms.keypoint_structure import Keypoints
+    patches = _four_patches()
+    for p in patches:
+        b = p['gt_bboxes'].numpy()
+        centres = (b[:, :2] + b[:, 2:]) / 2
+        p['gt_keypoints'] = Keypoints(centres[:, None], [[1]] * len(b), [0])
+    results = dict(patches[0], mix_results=patches[1:])
+    _fixed_uniform(monkeypatch, RATIOS)
+    out = Mosaic(img_scale=IMG_SCALE).mix_img_transform(results)
+    kps = out['gt_keypoints']
+    # the same centres as above, but tile 2's (31, 97.5) lies below the
+    # 96-high canvas: it keeps its place and is marked invisible
+    np.testing.assert_allclose(kps.keypoints[:, 0],
+                               [[14, 32], [60, 27], [31, 97.5], [105, 72.5]])
+    assert kps.keypoints_visible[:, 0].tolist() == [1, 1, 0, 1]

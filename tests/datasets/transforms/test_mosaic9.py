@@ -9,9 +9,10 @@ top. The output is the 60 x 80 window at the random offset.
 import numpy as np
 import pytest
 from mmdet.structures.bbox import HorizontalBoxes
-from mmdet.structures.mask import PolygonMasks
+from mmdet.structures.mask import BitmapMasks, PolygonMasks
 
-from yolokit.datasets.transforms.mosaic9 import Mosaic9
+from yolokit.datasets.transforms.keypoint_structure import Keypoints
+from yolokit.datasets.transforms.mosaic9 import Mosaic9, nine_tile_origins
 
 IMG_SCALE = (40, 30)
 # tile sizes (h, w); every one fits the 30 x 40 tile, so the scale is 1
@@ -167,13 +168,101 @@ def test_full_transform_numpy_boxes():
     assert 'mix_results' not in out
 
 
-def test_masks_are_rejected(monkeypatch):
+def _clipped_expected_boxes():
+    expected = _expected_boxes()
+    expected[:, 0::2] = expected[:, 0::2].clip(0, 80)
+    expected[:, 1::2] = expected[:, 1::2].clip(0, 60)
+    return expected
+
+
+def test_polygon_masks_go_where_their_tiles_go(monkeypatch):
+    patches = _patches()
+    for p in patches:
+        h, w = p['img'].shape[:2]
+        # each tile's mask is the polygon of the whole tile
+        p['gt_masks'] = PolygonMasks(
+            [[np.array([0, 0, w, 0, w, h, 0, h], dtype=np.float64)]], h, w)
+    out = _run(monkeypatch, patches)
+    masks = out['gt_masks']
+    assert isinstance(masks, PolygonMasks) and len(masks) == 9
+    assert (masks.height, masks.width) == (60, 80)
+    # moved like the boxes and cut at the output edges: the polygons'
+    # boxes are the clipped boxes of the hand-made ORIGINS table
+    np.testing.assert_allclose(
+        masks.get_bboxes('hbox').numpy(), _clipped_expected_boxes())
+
+
+def test_polygon_at_a_known_place(monkeypatch):
+    patches = _patches()
+    for p in patches:
+        h, w = p['img'].shape[:2]
+        p['gt_masks'] = PolygonMasks([[np.zeros(6)]], h, w)
+    # centre tile, corner (40, 30): square x 5..15, y 5..10 -> canvas
+    # x 45..55, y 35..40 -> output (offset (10, 5)) x 35..45, y 30..35
+    patches[0]['gt_masks'] = PolygonMasks(
+        [[np.array([5., 5, 15, 5, 15, 10, 5, 10])]], 15, 40)
+    # top_left tile, corner (0, -15): x 2..12, y 3..25 -> canvas y -12..10
+    # -> output x -8..2, y -17..5, cut at 0: x 0..2, y 0..5
+    patches[8]['gt_masks'] = PolygonMasks(
+        [[np.array([2., 3, 12, 3, 12, 25, 2, 25])]], 30, 40)
+    out = _run(monkeypatch, patches)
+    np.testing.assert_allclose(out['gt_masks'].masks[0][0],
+                               [35, 30, 45, 30, 45, 35, 35, 35])
+    np.testing.assert_allclose(out['gt_masks'].masks[8][0],
+                               [0, 0, 2, 0, 2, 5, 0, 5])
+
+
+def test_bitmap_masks_go_where_their_tiles_go(monkeypatch):
+    patches = _patches()
+    for p in patches:
+        h, w = p['img'].shape[:2]
+        p['gt_masks'] = BitmapMasks(np.ones((1, h, w), np.uint8), h, w)
+    out = _run(monkeypatch, patches)
+    masks = out['gt_masks']
+    assert isinstance(masks, BitmapMasks)
+    assert masks.masks.shape == (9, 60, 80)
+    for i, (x1, y1, x2, y2) in enumerate(_clipped_expected_boxes()):
+        ys, xs = np.nonzero(masks.masks[i])
+        if x2 <= x1 or y2 <= y1:  # the tile is cut off entirely
+            assert len(xs) == 0, i
+            continue
+        assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (x1, y1, x2,
+                                                                    y2), i
+        assert masks.masks[i].sum() == (x2 - x1) * (y2 - y1), i
+
+
+def test_partner_without_masks_is_a_key_error(monkeypatch):
     patches = _patches()
     patches[0]['gt_masks'] = PolygonMasks([[np.zeros(6)]], 15, 40)
-    with pytest.raises(NotImplementedError, match='gt_masks'):
+    with pytest.raises(KeyError, match='gt_masks'):
         _run(monkeypatch, patches)
+
+
+def test_keypoints_follow_their_tiles(monkeypatch):
+    patches = _patches()
+    for p in patches:
+        h, w = p['img'].shape[:2]
+        p['gt_keypoints'] = Keypoints([[[w / 2, h / 2]]], [[1]], [0])
+    out = _run(monkeypatch, patches)
+    # tile centre + corner - offset (10, 5), e.g. the centre tile:
+    # (20 + 40 - 10, 7.5 + 30 - 5) = (50, 32.5); top_left: (20 + 0 - 10,
+    # 15 - 15 - 5) = (10, -5)
+    expected = [(50, 32.5), (40, 10), (60, 10), (90, 40), (90, 65), (65, 55),
+                (40, 55), (10, 25), (10, -5)]
+    np.testing.assert_allclose(out['gt_keypoints'].keypoints[:, 0], expected)
+    # clipping hides those outside the 80 x 60 output: right (x 90),
+    # bottom_right (x 90, y 65) and top_left (y -5)
+    assert out['gt_keypoints'].keypoints_visible[:, 0].tolist() == [
+        1, 1, 1, 0, 0, 1, 1, 1, 0
+    ]
 
 
 def test_get_indexes():
     idx = Mosaic9().get_indexes(list(range(3)))
     assert len(idx) == 8 and all(0 <= i < 3 for i in idx)
+
+
+def test_nine_tile_origins_by_hand():
+    # SIZES as (w, h); the result is the hand-made ORIGINS table
+    sizes_wh = [(w, h) for h, w in SIZES]
+    assert nine_tile_origins(IMG_SCALE, sizes_wh) == ORIGINS

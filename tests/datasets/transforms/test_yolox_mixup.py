@@ -185,3 +185,21 @@ def test_keypoints_follow_the_partner(monkeypatch):
     # (4, 2) * 2 = (8, 4); flipped in the 64-wide canvas: (56, 4)
     np.testing.assert_allclose(out['gt_keypoints'].xy[:, 0],
                                [[15, 15], [56, 4]])
+
+
+def test_real_keypoints_are_mirrored_and_relabelled(monkeypatch):
+    from yolokit.datasets.transforms.keypoint_structure import Keypoints
+    _draws(monkeypatch, [1.0, 0.9])  # jit 1, flipped (as above)
+    ori = _sample((64, 64, 3), 100, [[10, 10, 20, 20]], [1])
+    ori['gt_keypoints'] = Keypoints([[[15, 15], [16, 15]]], [[1, 1]], [1, 0])
+    other = _sample((32, 32, 3), 200, [[0, 0, 8, 4]], [5])
+    # left point (2, 2) visible, right point (6, 2) hidden
+    other['gt_keypoints'] = Keypoints([[[2, 2], [6, 2]]], [[1, 0]], [1, 0])
+    out = YOLOXMixUp(img_scale=(64, 64)).mix_img_transform(
+        dict(ori, mix_results=[other]))
+    kps = out['gt_keypoints']
+    # * 2 -> (4, 4), (12, 4); mirrored in 64: (60, 4), (52, 4); then the
+    # two swap labels: [(52, 4), (60, 4)], visibility [0, 1]
+    np.testing.assert_allclose(kps.keypoints,
+                               [[[15, 15], [16, 15]], [[52, 4], [60, 4]]])
+    assert kps.keypoints_visible.tolist() == [[1, 1], [0, 1]]

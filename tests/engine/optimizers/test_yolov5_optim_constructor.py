@@ -2,7 +2,8 @@
 
 Reference: spec 02 §1.5 — groups [conv weights with wd], [norm weights, no
 wd], [biases, no wd] (bias group last); ``accumulate = max(round(64 /
-total_bs), 1)``; ``wd *= total_bs * accumulate / 64``.
+total_bs), 1)``; ``wd *= total_bs * accumulate / 64``. As in MMYOLO 0.6.0,
+"norm" means BatchNorm-like (``_NormBase``) layers.
 """
 import pytest
 import torch
@@ -43,25 +44,79 @@ def _ids(params):
     return {id(p) for p in params}
 
 
-def test_three_groups_with_bias_last():
+def test_three_groups_by_hand():
+    # MMYOLO 0.6.0's grouping, walking model.modules() in order:
+    #   conv1 (no bias)  -> weight: group 0
+    #   bn1 (BatchNorm)  -> weight: group 1, bias: group 2
+    #   conv2            -> weight: group 0, bias: group 2
+    #   gn (GroupNorm, not a _NormBase) -> weight: group 0, bias: group 2
+    #   fc               -> weight: group 0, bias: group 2
+    # so the sizes are 4 / 1 / 4.
     model = _ToyNet()
     wrapper = YOLOv5OptimizerConstructor(_optim_cfg())(model)
     assert isinstance(wrapper, OptimWrapper)
     groups = wrapper.optimizer.param_groups
-    assert len(groups) == 3
-    assert _ids(groups[0]['params']) == _ids(
-        [model.conv1.weight, model.conv2.weight, model.fc.weight])
-    assert _ids(groups[1]['params']) == _ids(
-        [model.bn1.weight, model.gn.weight])
-    assert _ids(groups[2]['params']) == _ids(
-        [model.bn1.bias, model.conv2.bias, model.gn.bias, model.fc.bias])
-    # Only the conv/linear weights are decayed.
+    assert [len(g['params']) for g in groups] == [4, 1, 4]
+    # The order inside a group is the module order: an optimizer state maps
+    # its entries to parameters by position.
+    assert [id(p) for p in groups[0]['params']] == [
+        id(model.conv1.weight),
+        id(model.conv2.weight),
+        id(model.gn.weight),
+        id(model.fc.weight)
+    ]
+    assert [id(p) for p in groups[1]['params']] == [id(model.bn1.weight)]
+    assert [id(p) for p in groups[2]['params']] == [
+        id(model.bn1.bias),
+        id(model.conv2.bias),
+        id(model.gn.bias),
+        id(model.fc.bias)
+    ]
+    # Only group 0 is decayed; SGD's default weight decay is 0.
     assert groups[0]['weight_decay'] == BASE_WD
     assert groups[1]['weight_decay'] == 0
     assert groups[2]['weight_decay'] == 0
     # Every parameter is optimized exactly once.
     all_ids = [id(p) for g in groups for p in g['params']]
     assert sorted(all_ids) == sorted(id(p) for p in model.parameters())
+
+
+def test_mmyolo_optimizer_state_loads():
+    # An optimizer state with MMYOLO's three groups, built here by hand
+    # (conv/linear/GN weights; BN weights; biases) after one SGD step so
+    # that it holds momentum buffers.
+    torch.manual_seed(0)
+    model = _ToyNet()
+    m = model
+    mmyolo_groups = [
+        dict(
+            params=[m.conv1.weight, m.conv2.weight, m.gn.weight,
+                    m.fc.weight],
+            weight_decay=BASE_WD),
+        dict(params=[m.bn1.weight]),
+        dict(params=[m.bn1.bias, m.conv2.bias, m.gn.bias, m.fc.bias]),
+    ]
+    reference = torch.optim.SGD(
+        mmyolo_groups, lr=0.01, momentum=0.937, nesterov=True)
+    before = {id(p): p.detach().clone() for p in model.parameters()}
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    reference.step()
+    state = reference.state_dict()
+
+    wrapper = YOLOv5OptimizerConstructor(_optim_cfg())(model)
+    wrapper.optimizer.load_state_dict(state)
+    loaded = wrapper.optimizer
+    assert len(loaded.param_groups) == 3
+    for group in loaded.param_groups:
+        for p in group['params']:
+            # momentum buffer after the first step: the gradient, 1, plus
+            # in group 0 the decay term 5e-4 * p (p before the step)
+            expected = torch.ones_like(p)
+            if group is loaded.param_groups[0]:
+                expected = expected + BASE_WD * before[id(p)]
+            torch.testing.assert_close(loaded.state[p]['momentum_buffer'],
+                                       expected)
 
 
 @pytest.mark.parametrize(
@@ -103,7 +158,10 @@ def test_config_is_not_consumed():
     assert cfg['optimizer']['batch_size_per_gpu'] == 16
 
 
-def test_tied_and_stray_parameters():
+def test_tied_and_stray_parameters(monkeypatch):
+    logged = []
+    monkeypatch.setattr(constructor_module, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
     model = _ToyNet()
     model.fc2 = nn.Linear(4, 2, bias=False)
     model.fc2.weight = model.fc.weight  # tied weights
@@ -113,6 +171,9 @@ def test_tied_and_stray_parameters():
     all_ids = [id(p) for g in groups for p in g['params']]
     assert len(all_ids) == len(set(all_ids))
     assert id(model.scale) in _ids(groups[1]['params'])
+    # MMYOLO would leave `scale` out: the difference is announced.
+    assert any('1 parameter(s) are no module\'s weight or bias (scale)' in m
+               for m in logged)
 
 
 def test_builds_through_registry():
@@ -130,5 +191,8 @@ def test_bad_config_errors():
         YOLOv5OptimizerConstructor(dict(type='OptimWrapper'))
     with pytest.raises(TypeError, match='dict'):
         YOLOv5OptimizerConstructor(['not', 'a', 'dict'])
-    with pytest.raises(KeyError, match='base_total_batch_size'):
-        YOLOv5OptimizerConstructor(_optim_cfg(), paramwise_cfg=dict(foo=1))
+    # MMYOLO asserts: the error is an AssertionError and a KeyError.
+    for exc_type in (AssertionError, KeyError):
+        with pytest.raises(exc_type, match='base_total_batch_size'):
+            YOLOv5OptimizerConstructor(
+                _optim_cfg(), paramwise_cfg=dict(foo=1))

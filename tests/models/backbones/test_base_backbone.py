@@ -10,6 +10,11 @@ import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from yolokit.models.backbones import BaseBackbone
+from yolokit.models.backbones.base_backbone import (BackboneArgumentError,
+                                                    StagePlugin,
+                                                    check_frozen_stages,
+                                                    check_out_indices,
+                                                    layer_names, parse_plugins)
 
 
 class _AddOne(nn.Module):
@@ -91,16 +96,21 @@ def test_attributes_are_stored():
 
 @pytest.mark.parametrize('out_indices', [(4, ), (-1, ), (0, 5)])
 def test_out_indices_outside_range_fail(out_indices):
-    with pytest.raises(AssertionError, match='out_indices'):
+    # MMYOLO asserts: AssertionError; 3 stages allow range(0, 4)
+    with pytest.raises(AssertionError, match='out_indices') as info:
         _ToyBackbone(out_indices=out_indices)
+    assert isinstance(info.value, BackboneArgumentError)
+    assert r'range(0, 4)' in str(info.value)
+    assert str(tuple(out_indices)) in str(info.value)
 
 
 @pytest.mark.parametrize('frozen_stages', [-2, 4, 10])
 def test_frozen_stages_outside_range_raise(frozen_stages):
+    # MMYOLO raises ValueError; 3 stages allow range(-1, 4)
     with pytest.raises(
-            ValueError,
-            match=r'"frozen_stages" must be in '
-            r'range\(-1, len\(arch_setting\) \+ 1\)'):
+            ValueError, match=r'frozen_stages must be in range\(-1, 4\)'):
+        _ToyBackbone(frozen_stages=frozen_stages)
+    with pytest.raises(BackboneArgumentError, match=f'got {frozen_stages}$'):
         _ToyBackbone(frozen_stages=frozen_stages)
 
 
@@ -168,12 +178,51 @@ def test_plugins_are_appended_after_stage_blocks():
 
 
 def test_plugin_stages_length_must_match():
-    with pytest.raises(AssertionError, match='one entry per stage'):
+    with pytest.raises(AssertionError, match=r'one entry per stage \(3\)'):
         _ToyBackbone(plugins=[
             dict(cfg=dict(type=_RecordingPlugin), stages=(True, False))
         ])
 
 
 def test_plugin_without_cfg_raises():
+    # MMYOLO's plugin['cfg'] fails with KeyError; TypeError for a non-dict
+    with pytest.raises(KeyError, match=r'plugins\[1\] must be a dict'):
+        _ToyBackbone(plugins=[
+            dict(cfg=dict(type=_RecordingPlugin)),
+            dict(stages=(True, True, True))
+        ])
     with pytest.raises(TypeError, match='cfg'):
-        _ToyBackbone(plugins=[dict(stages=(True, True, True))])
+        _ToyBackbone(plugins=['CBAM'])
+
+
+def test_layer_names():
+    assert layer_names(4) == ['stem', 'stage1', 'stage2', 'stage3', 'stage4']
+    assert layer_names(0) == ['stem']
+
+
+def test_parse_plugins_normalises_entries():
+    cfg_a, cfg_b = dict(type='A'), dict(type='B')
+    parsed = parse_plugins(
+        [dict(cfg=cfg_a, stages=[True, False]),
+         dict(cfg=cfg_b)], num_stages=2)
+    assert parsed == [
+        StagePlugin(cfg_a, (True, False)),
+        StagePlugin(cfg_b, None)
+    ]
+    assert [p.applies_to(1) for p in parsed] == [False, True]
+    assert parse_plugins(dict(cfg=cfg_a), 2) == [StagePlugin(cfg_a, None)]
+    assert parse_plugins(None, 2) == []
+
+
+def test_check_helpers_accept_the_edges():
+    check_out_indices((0, 3), num_stages=3)
+    check_frozen_stages(-1, num_stages=3)
+    check_frozen_stages(3, num_stages=3)
+
+
+def test_forward_returns_layers_in_layer_order():
+    # out_indices given out of order and repeated: one output per layer,
+    # stem (16x16) first, stage2 (4x4) last
+    model = _ToyBackbone(out_indices=(2, 0, 2)).eval()
+    outs = model(torch.rand(1, 3, 16, 16))
+    assert [o.shape[-1] for o in outs] == [16, 4]

@@ -19,6 +19,7 @@ from mmdet.models.layers import CSPLayer
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from yolokit.models.backbones import YOLOv5CSPDarknet
+from yolokit.models.backbones.csp_backbone import StageSpec
 from yolokit.models.layers import SPPFBottleneck
 from yolokit.models.plugins import CBAM
 from yolokit.registry import MODELS
@@ -104,7 +105,14 @@ def test_out_indices_include_stem():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="`arch` must be one of"):
+    # MMYOLO's table look-up raises KeyError; yolokit's error is also a
+    # ValueError and lists the allowed values
+    with pytest.raises(
+            KeyError,
+            match=r"`arch` must be one of \['P5', "
+            r"'P6'\], but got 'P7'"):
+        YOLOv5CSPDarknet(arch='P7')
+    with pytest.raises(ValueError, match='arch'):
         YOLOv5CSPDarknet(arch='P7')
     with pytest.raises(ValueError, match='frozen_stages'):
         YOLOv5CSPDarknet(frozen_stages=5, **TINY)
@@ -113,10 +121,13 @@ def test_bad_arguments():
         YOLOv5CSPDarknet(out_indices=(5, ), **TINY)
 
 
-def test_arch_table_is_not_shared():
+def test_arch_table_is_read_into_stage_specs_and_not_shared():
     table = copy.deepcopy(YOLOv5CSPDarknet.arch_settings)
-    model = YOLOv5CSPDarknet(**TINY)
-    model.arch_setting[0][1] = 999
+    model = YOLOv5CSPDarknet(arch='P6', **TINY)
+    # the P6 rows of spec 06 §1.5, unscaled
+    assert model.arch_setting[3] == StageSpec(512, 768, 3, True, False)
+    assert model.arch_setting[4].use_spp
+    model.arch_setting[0] = None
     assert YOLOv5CSPDarknet.arch_settings == table
 
 

@@ -127,8 +127,10 @@ def test_loss_hand_computed():
 
 
 def test_loss_fast_tensor_path_equals_instance_list():
-    head = _head(num_classes=2, strides=(8, 16))
+    # seeded before the head is built: its random weights decide whether
+    # the level-0 regression branch gets positives in loss() below
     torch.manual_seed(0)
+    head = _head(num_classes=2, strides=(8, 16))
     cls_scores = [torch.randn(2, 2, 4, 4), torch.randn(2, 2, 2, 2)]
     bbox_preds = [
         torch.rand(2, 4, 4, 4) * 2 + 0.5,

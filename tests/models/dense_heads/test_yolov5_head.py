@@ -17,7 +17,11 @@ from mmengine.structures import InstanceData
 from torchvision.ops import complete_box_iou
 
 import yolokit.models.dense_heads.yolov5_head as yolov5_head_file
+import yolokit.models.utils.loss_terms as loss_terms_file
 from yolokit.models.dense_heads import YOLOv5Head
+from yolokit.models.dense_heads.yolov5_targets import (match_level,
+                                                       normalized_gt_rows,
+                                                       rows_per_prior)
 from yolokit.registry import MODELS
 
 COCO_ANCHORS = [[(10, 13), (16, 30), (33, 23)], [(30, 61), (62, 45),
@@ -207,10 +211,13 @@ def test_warnings(monkeypatch):
 # assignment
 # ---------------------------------------------------------------------------
 def _positives(head, bboxes, img_size=64, level=0):
-    normed = head._convert_gt_to_norm_format([gt(bboxes, [0] * len(bboxes))],
-                                             metas(1, img_size))
+    rows = normalized_gt_rows([gt(bboxes, [0] * len(bboxes))],
+                              metas(1, img_size))
     s = img_size // head.featmap_strides[level]
-    return head._build_level_targets(normed, level, (s, s))
+    return match_level(
+        rows_per_prior(rows, head.prior_inds), head.priors_base_sizes[level],
+        head.grid_offset, (s, s), head.prior_match_thr,
+        head.near_neighbor_thr)
 
 
 def test_spec_worked_example_assignment():
@@ -436,7 +443,7 @@ def test_losses_scale_with_batch_and_world_size(monkeypatch):
     for key in single:
         torch.testing.assert_close(double[key], 2 * single[key])
 
-    monkeypatch.setattr(yolov5_head_file, 'get_dist_info', lambda: (0, 4))
+    monkeypatch.setattr(loss_terms_file, 'get_world_size', lambda: 4)
     world4 = head.loss_by_feat(*one, [gt(box, [0, 2])], metas(1))
     for key in single:
         torch.testing.assert_close(world4[key], 4 * single[key])

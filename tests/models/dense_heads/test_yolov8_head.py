@@ -284,3 +284,59 @@ def test_predict_by_feat_by_hand():
     result, = head.predict_by_feat(
         cls_scores, bbox_preds, batch_img_metas=[meta], rescale=True)
     assert result.bboxes.tolist() == [[4., 3., 16., 9.]]
+
+
+# ---------------------------------------------------------------------------
+# the loss terms alone, by hand
+# ---------------------------------------------------------------------------
+def test_loss_terms_by_hand():
+    from mmdet.models.losses import DistributionFocalLoss
+
+    from yolokit.models.dense_heads.yolov8_head import (box_term, cls_term,
+                                                        dfl_term)
+    from yolokit.models.losses import IoULoss
+    norm = torch.tensor(2.)
+    # cls: BCE(0, 1) = BCE(0, 0) = ln 2 for the two entries -> 2 ln 2 / 2
+    bce = MODELS.build(
+        dict(
+            type='mmdet.CrossEntropyLoss',
+            use_sigmoid=True,
+            reduction='none',
+            loss_weight=1.0))
+    got = cls_term(bce, torch.zeros(1, 1, 2), torch.tensor([[[1., 0.]]]),
+                   norm)
+    assert got.item() == pytest.approx(math.log(2))
+    # box: IoU 0.5 (a 2x1 box inside the 2x2 box; the enclosing box is the
+    # 2x2 one, so GIoU = IoU), weight 3: (1 - 0.5) * 3 / 2
+    iou_loss = IoULoss(
+        iou_mode='giou', bbox_format='xyxy', reduction='sum', return_iou=False)
+    got = box_term(iou_loss, torch.tensor([[0., 0., 2., 1.]]),
+                   torch.tensor([[0., 0., 2., 2.]]), torch.tensor([[3.]]),
+                   norm)
+    assert got.item() == pytest.approx(0.75)
+    # dfl with R = 2 bins and uniform logits: -ln(1/2) for every side
+    # (the two neighbour terms sum to ln 2), each weighted 3, averaged by
+    # the avg_factor norm = 2 over 4 sides: 4 * 3 * ln 2 / 2
+    dfl = DistributionFocalLoss(reduction='mean', loss_weight=1.0)
+    got = dfl_term(dfl, torch.zeros(1, 8), torch.full((1, 4), 0.3),
+                   torch.tensor([[3.]]), norm, reg_max=2)
+    assert got.item() == pytest.approx(4 * 3 * math.log(2) / 2)
+
+
+def test_mmyolo_single_box_batch_of_one():
+    """MMYOLO's own test input: one fast-tensor box for a batch of one,
+    then a second row with image index 1 that is not in the batch."""
+    head = build_head(num_classes=1)
+    cls, dist = raw_outputs(1, batch=1, h=256, w=256)
+    outs = head_outputs(head, cls, dist)
+    metas = [dict(img_shape=(256, 256, 3), scale_factor=1)]
+    one = torch.Tensor([[0., 0., 23.6667, 23.8757, 238.6326, 151.8874]])
+    losses = head.loss_by_feat(*outs, one, metas)
+    for value in losses.values():
+        assert torch.isfinite(value) and value > 0
+    two = torch.cat(
+        [one, torch.Tensor([[1., 0., 24.6667, 27.8757, 28.6326, 51.8874]])])
+    # the row of image 1 belongs to no image of the batch: same losses
+    again = head.loss_by_feat(*outs, two, metas)
+    for key in losses:
+        torch.testing.assert_close(again[key], losses[key])

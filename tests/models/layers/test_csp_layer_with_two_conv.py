@@ -24,18 +24,32 @@ def test_structure_and_shape():
     assert layer(torch.rand(2, 8, 6, 5)).shape == (2, 16, 6, 5)
 
 
-def test_forward_is_split_chain_concat():
-    torch.manual_seed(0)
-    layer = CSPLayerWithTwoConv(6, 8, num_blocks=2, add_identity=False).eval()
-    assert not any(b.add_identity for b in layer.blocks)
-    x = torch.rand(1, 6, 4, 4)
+def _set_conv(conv_module, weight):
+    conv = conv_module.conv
     with torch.no_grad():
-        y = layer.main_conv(x)
-        a, b = y[:, :4], y[:, 4:]
-        c = layer.blocks[0](b)
-        d = layer.blocks[1](c)
-        expected = layer.final_conv(torch.cat([a, b, c, d], 1))
-        assert torch.allclose(layer(x), expected)
+        conv.weight.copy_(torch.as_tensor(weight).view_as(conv.weight))
+        conv.bias.zero_()
+
+
+def test_forward_by_hand_split_chain_concat():
+    # No norm, no act: every conv is linear. in 1, out 2, m = 1, one block.
+    # main_conv (1x1) weights (2, 3): a = 2x, b0 = 3x (split order).
+    # The block's two 3x3 convs are a centre tap of 2 and of 1: b1 = 2 b0.
+    # final_conv (1x1) rows (1, 1, 1) and (1, 10, 100) over cat(a, b0, b1):
+    # y0 = 2x + 3x + 6x = 11x, y1 = 2x + 30x + 600x = 632x.
+    layer = CSPLayerWithTwoConv(
+        1, 2, num_blocks=1, add_identity=False, norm_cfg=None,
+        act_cfg=None).eval()
+    centre = torch.zeros(3, 3)
+    centre[1, 1] = 1.
+    _set_conv(layer.main_conv, [2., 3.])
+    _set_conv(layer.blocks[0].conv1, 2 * centre)
+    _set_conv(layer.blocks[0].conv2, centre)
+    _set_conv(layer.final_conv, [[1., 1., 1.], [1., 10., 100.]])
+    x = torch.arange(12.).view(1, 1, 3, 4)
+    with torch.no_grad():
+        out = layer(x)
+    torch.testing.assert_close(out, torch.cat([11 * x, 632 * x], dim=1))
 
 
 def test_expand_ratio_and_zero_blocks():

@@ -1,4 +1,4 @@
-"""SPPFBottleneck: shapes, channel arithmetic, and a naive recomputation.
+"""SPPFBottleneck: shapes, channel arithmetic, and outputs worked by hand.
 
 References: spec 07 §2.15 (shapes, ``mid = int(in * scale)``, conv2 input
 ``4 * mid`` for an int kernel and ``mid * (len + 1)`` for a sequence) and
@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from yolokit.models.layers import SPPFBottleneck
+from yolokit.models.layers.sppf_bottleneck import serial_pyramid
 
 
 def _randomize_bn(module: nn.Module) -> None:
@@ -70,32 +71,59 @@ def test_use_conv_first_false_and_mid_channels_scale():
     assert model.conv2.conv.in_channels == 24
 
 
-def test_matches_naive_serial_pooling():
-    torch.manual_seed(0)
-    model = SPPFBottleneck(8, 6, kernel_sizes=5)
-    _randomize_bn(model)
-    model.eval()
-    x = torch.randn(2, 8, 12, 10)
-
-    pool = nn.MaxPool2d(kernel_size=5, stride=1, padding=2)
-    mid = model.conv1(x)
-    p1 = pool(mid)
-    p2 = pool(p1)
-    p3 = pool(p2)
-    expected = model.conv2(torch.cat([mid, p1, p2, p3], dim=1))
-
-    torch.testing.assert_close(model(x), expected)
+def _linear_sppf(**kwargs) -> SPPFBottleneck:
+    """No norm or act; conv1 (if any) sums the input channels and conv2
+    weighs the pyramid maps by 1, 10, 100, 1000."""
+    model = SPPFBottleneck(norm_cfg=None, act_cfg=None, **kwargs).eval()
+    with torch.no_grad():
+        if model.conv1 is not None:
+            model.conv1.conv.weight.fill_(1.)
+            model.conv1.conv.bias.zero_()
+        w = model.conv2.conv.weight
+        w.copy_(10.**torch.arange(w.shape[1]).view_as(w))
+        model.conv2.conv.bias.zero_()
+    return model
 
 
-def test_matches_naive_parallel_pooling_without_conv1():
-    torch.manual_seed(1)
-    model = SPPFBottleneck(
-        4, 6, kernel_sizes=(3, 7), use_conv_first=False).eval()
-    _randomize_bn(model)
-    x = torch.randn(1, 4, 9, 9)
-    pools = [nn.MaxPool2d(k, 1, k // 2) for k in (3, 7)]
-    expected = model.conv2(torch.cat([x] + [p(x) for p in pools], dim=1))
-    torch.testing.assert_close(model(x), expected)
+def _ramp(width: int = 9) -> torch.Tensor:
+    return torch.arange(float(width)).view(1, 1, 1, width)
+
+
+def test_serial_pooling_by_hand():
+    # Input (1, 2, 1, 9): channel 0 the ramp r_j = j, channel 1 zeros, so
+    # conv1 (sum) gives r. A stride-1 k=5 max-pool of an increasing ramp
+    # is min(j + 2, 8); applied twice min(j + 4, 8), thrice min(j + 6, 8).
+    model = _linear_sppf(in_channels=2, out_channels=1, kernel_sizes=5)
+    assert model.conv1.conv.out_channels == 1  # int(2 * 0.5)
+    x = torch.cat([_ramp(), torch.zeros(1, 1, 1, 9)], dim=1)
+    j = torch.arange(9.)
+    expected = (
+        j + 10 * (j + 2).clamp(max=8) + 100 * (j + 4).clamp(max=8) + 1000 *
+        (j + 6).clamp(max=8))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), expected.view(1, 1, 1, 9))
+
+
+def test_parallel_pooling_without_conv1_by_hand():
+    # kernel sizes (3, 7) on the ramp: min(j + 1, 8) and min(j + 3, 8).
+    model = _linear_sppf(
+        in_channels=1,
+        out_channels=1,
+        kernel_sizes=(3, 7),
+        use_conv_first=False)
+    j = torch.arange(9.)
+    expected = j + 10 * (j + 1).clamp(max=8) + 100 * (j + 3).clamp(max=8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(_ramp()), expected.view(1, 1, 1, 9))
+
+
+def test_serial_pyramid_channels_and_depth():
+    # a 2x2 map [[1, 2], [3, 4]] under a k=3 'same' max-pool is all 4s
+    x = torch.tensor([[1., 2.], [3., 4.]]).view(1, 1, 2, 2)
+    out = serial_pyramid(x, nn.MaxPool2d(3, 1, 1), depth=2)
+    assert out.shape == (1, 3, 2, 2)
+    torch.testing.assert_close(out[0, 0], x[0, 0])
+    assert (out[0, 1:] == 4).all()
 
 
 def test_serial_k5_equals_parallel_5_9_13():

@@ -94,3 +94,26 @@ def test_list_and_tensor_inputs_agree():
     from_tensor = gt_instances_preprocess(torch.cat(rows), len(counts))
     assert from_list.shape == (4, 4, 5)
     assert torch.equal(from_list, from_tensor)
+
+
+def test_rows_of_images_outside_the_batch_are_left_out():
+    # MMYOLO's test feeds image index 1 for a batch of one image: that row
+    # belongs to no image of the batch and is dropped, not an IndexError
+    rows = torch.tensor([[0., 0., 23.6667, 23.8757, 238.6326, 151.8874],
+                         [1., 0., 24.6667, 27.8757, 28.6326, 51.8874],
+                         [-1., 2., 1., 1., 2., 2.]])
+    out = gt_instances_preprocess(rows, 1)
+    assert out.shape == (1, 1, 5)
+    assert out[0, 0].tolist() == rows[0, 1:].tolist()
+    assert gt_instances_preprocess(rows[1:], 1).shape == (1, 0, 5)
+
+
+def test_padded_gt_marks_real_slots():
+    from yolokit.models.utils import PaddedGT
+    rows = torch.tensor([[0., 2., 1., 2., 3., 4.], [1., 0., 0., 0., 5., 5.],
+                         [1., 1., 6., 6., 7., 7.]])
+    gt = PaddedGT.from_batch(rows, 2, torch.device('cpu'))
+    assert gt.labels[..., 0].tolist() == [[2., 0.], [0., 1.]]
+    # image 0 has one GT and one padding slot; a box at the origin is real
+    assert gt.is_real[..., 0].tolist() == [[1., 0.], [1., 1.]]
+    assert gt.boxes[1, 0].tolist() == [0., 0., 5., 5.]

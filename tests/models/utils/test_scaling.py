@@ -3,11 +3,15 @@
 References: spec 07 §6.4/§6.5 (``make_divisible(1024, 0.25) = 256``,
 ``make_divisible(64, 0.33) = 24``, ``make_round(9, 0.33) = 3`` ...), and
 spec 06 §1.5 (yolov5s: stem 32 channels, stages 64/128/256/512, blocks
-1/2/3/1 from the P5 table 64/128/256/512/1024 and 3/6/9/3).
+1/2/3/1 from the P5 table 64/128/256/512/1024 and 3/6/9/3); spec 06 §1.2
+for CSPNeXt's ``int(c * widen)`` / ``max(round(n * deepen), 1)``.
 """
 import pytest
 
 from yolokit.models.utils import make_divisible, make_round
+from yolokit.models.utils.scaling import (DIVISIBLE_SCALING, TRUNCATED_SCALING,
+                                          ScalingRule, round_depth,
+                                          truncate_width)
 
 
 @pytest.mark.parametrize(
@@ -54,3 +58,36 @@ def test_make_round_leaves_counts_of_one_or_less_unchanged():
     # Spec 07 §6.5: ``... if x > 1 else x`` even for a large deepen factor.
     assert make_round(1, 5.0) == 1
     assert make_round(0, 2.0) == 0
+
+
+@pytest.mark.parametrize(
+    'x, widen, expected',
+    [
+        (64, 0.375, 24),  # rtmdet-tiny stem: 24.0
+        (128, 0.33, 42),  # 42.24 truncated (make_divisible gives 48)
+        (1024, 1.25, 1280),
+        (100, 0.5, 50),  # no rounding to a multiple of 8
+    ])
+def test_truncate_width_worked_values(x, widen, expected):
+    assert truncate_width(x, widen) == expected
+
+
+@pytest.mark.parametrize(
+    'x, deepen, expected',
+    [
+        (3, 0.33, 1),  # round(0.99)
+        (6, 0.33, 2),  # round(1.98)
+        (1, 3.0, 3),  # unlike make_round, a count of 1 is scaled
+        (1, 0.1, 1),  # and kept >= 1
+        (5, 0.5, 2),  # banker's rounding: round(2.5) = 2
+    ])
+def test_round_depth_worked_values(x, deepen, expected):
+    assert round_depth(x, deepen) == expected
+
+
+def test_scaling_rules_pair_the_functions():
+    assert DIVISIBLE_SCALING.width(128, 0.33) == 48
+    assert DIVISIBLE_SCALING.depth(1, 3.0) == 1  # make_round keeps 1
+    assert TRUNCATED_SCALING.width(128, 0.33) == 42
+    assert TRUNCATED_SCALING.depth(1, 3.0) == 3
+    assert isinstance(TRUNCATED_SCALING, ScalingRule)

@@ -3,7 +3,7 @@ import collections.abc
 import copy
 import logging
 from abc import ABCMeta, abstractmethod
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform, Compose
@@ -12,6 +12,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from yolokit.registry import TRANSFORMS
+from .errors import TransformArgumentError
 
 __all__ = ['BaseMixImageTransform']
 
@@ -37,7 +38,7 @@ def check_img_scale(img_scale: Any, name: str = 'img_scale') -> tuple:
 
     if (not isinstance(img_scale, (tuple, list)) or len(img_scale) != 2
             or not all(whole_positive(v) for v in img_scale)):
-        raise AssertionError(
+        raise TransformArgumentError(
             f'{name} must be a tuple of two positive ints (width, height), '
             f'but got {img_scale!r}')
     return tuple(int(v) for v in img_scale)
@@ -75,35 +76,66 @@ def build_pre_transform(
 class BaseMixImageTransform(BaseTransform, metaclass=ABCMeta):
     """Base class of the transforms that mix several images into one.
 
-    The pipeline of a yolokit training dataset receives the dataset itself
-    in ``results['dataset']``. A subclass picks the partner images with
-    :meth:`get_indexes`, this base class loads them (``get_data_info`` then
-    ``pre_transform``) into ``results['mix_results']`` and the subclass
-    mixes them in :meth:`mix_img_transform`.
+    A yolokit training dataset hands itself to its pipeline as
+    ``results['dataset']``. The subclass names the images to mix with
+    (:meth:`get_indexes`); this class loads each of them
+    (``dataset.get_data_info`` and then ``pre_transform``), puts them in
+    ``results['mix_results']`` and lets the subclass combine them
+    (:meth:`mix_img_transform`). ``dataset`` is handed on to the next
+    transform, ``mix_results`` is not.
 
-    With ``use_cached=True`` the partners come from a cache of previously
-    seen results instead of the dataset (RTMDet's cached Mosaic/MixUp), so
-    only the current image is loaded from disk.
+    With ``use_cached=True`` the other images are earlier results kept in
+    a cache rather than fresh loads, as RTMDet's cached Mosaic and MixUp
+    do: every call adds the current result to the cache, and no mixing
+    happens until the cache holds more than 4 entries.
+
+    The keys of every mixing transform (a subclass lists what it does not
+    carry over):
+
+    Required Keys:
+
+    - img
+    - gt_bboxes (BaseBoxes[torch.float32]) (optional)
+    - gt_bboxes_labels (np.int64) (optional)
+    - gt_ignore_flags (bool) (optional)
+    - gt_masks (PolygonMasks | BitmapMasks) (optional)
+    - gt_keypoints (Keypoints) (optional)
+    - mix_results (List[dict])
+
+    Modified Keys:
+
+    - img, img_shape
+    - every optional ``gt_*`` key above that the current image has
+
+    An optional key the current image has must be in every image it is
+    mixed with (a ``KeyError`` names it otherwise).
 
     Args:
-        pre_transform (Sequence[dict | callable], optional): Transforms run
-            on every loaded partner image, e.g. loading image and
-            annotations. Defaults to None.
-        prob (float): Probability of applying the transform.
+        pre_transform (Sequence[dict | callable], optional): Pipeline run
+            on each loaded image before mixing, typically image and
+            annotation loading (and, for a MixUp, the same Mosaic/affine
+            chain as the main pipeline). Defaults to None.
+        prob (float): Chance, in [0, 1], that a call mixes at all.
             Defaults to 1.0.
-        use_cached (bool): Whether to draw the partners from the cache.
-            Defaults to False.
-        max_cached_images (int): Maximum cache length; the larger, the more
-            random the mix. Defaults to 40.
-        random_pop (bool): When the cache is full, drop a random entry
-            (True) or the oldest one (False, FIFO). Defaults to True.
-        max_refetch (int): How many times to draw new partners when the
-            ``pre_transform`` returns None before raising RuntimeError.
-            Defaults to 15.
+        use_cached (bool): Mix with cached earlier results instead of
+            loading new ones. Defaults to False.
+        max_cached_images (int): Cache capacity; a bigger cache gives more
+            varied mixes, about ten entries per image mixed in is plenty.
+            Defaults to 40 here; each subclass sets its own default and
+            minimum (:attr:`min_cached_images`).
+        random_pop (bool): On overflow, evict a random cached entry (never
+            the newest) instead of the oldest. Defaults to True.
+        max_refetch (int): Draws of new images to mix with, while the
+            ``pre_transform`` keeps returning None, before a
+            ``RuntimeError``. Defaults to 15.
     """
 
     #: Smallest ``max_cached_images`` a subclass can work with.
     min_cached_images: int = 2
+    #: How many images a call mixes into the current one; sets what
+    #: :meth:`get_indexes` draws and how many ``results['mix_results']``
+    #: must hold. Subclasses set it.
+    num_mix_results: int
 
     def __init__(self,
                  pre_transform: Optional[Sequence[dict]] = None,
@@ -112,17 +144,20 @@ class BaseMixImageTransform(BaseTransform, metaclass=ABCMeta):
                  max_cached_images: int = 40,
                  random_pop: bool = True,
                  max_refetch: int = 15):
-        if not 0 <= prob <= 1.0:
-            raise AssertionError(
-                f'The probability should be in range [0, 1], got {prob}.')
+        name = type(self).__name__
+        if not (isinstance(prob,
+                           (int, float, np.number)) and 0 <= prob <= 1.0):
+            raise TransformArgumentError(
+                f'{name}: prob is the probability of applying the transform '
+                f'and must be in [0, 1], got {prob!r}')
         if use_cached and max_cached_images < self.min_cached_images:
-            raise AssertionError(
-                f'{type(self).__name__}: the length of cache must be >= '
-                f'{self.min_cached_images}, but got max_cached_images='
-                f'{max_cached_images}.')
+            raise TransformArgumentError(
+                f'{name}: with use_cached=True, max_cached_images must be >= '
+                f'{self.min_cached_images}, got {max_cached_images!r}')
         if not (isinstance(max_refetch, int) and max_refetch >= 1):
-            raise ValueError(
-                f'max_refetch must be a positive int, got {max_refetch!r}')
+            raise TransformArgumentError(
+                f'{name}: max_refetch must be a positive int, got '
+                f'{max_refetch!r}')
         self.max_refetch = max_refetch
         self.prob = prob
         self.use_cached = use_cached
@@ -131,10 +166,13 @@ class BaseMixImageTransform(BaseTransform, metaclass=ABCMeta):
         self.results_cache: List[dict] = []
         self.pre_transform = build_pre_transform(pre_transform)
 
-    @abstractmethod
     def get_indexes(self, dataset: Union[BaseDataset,
                                          list]) -> Union[list, int]:
-        """Pick the partner images.
+        """Pick the images to mix with: :attr:`num_mix_results` uniform
+        draws (repeats allowed) from ``[0, len(dataset))``, one
+        ``np.random.randint`` call each; a lone int when only one is needed.
+
+        A subclass with another rule overrides this method.
 
         Args:
             dataset (BaseDataset | list): The dataset, or the cache list.
@@ -142,6 +180,11 @@ class BaseMixImageTransform(BaseTransform, metaclass=ABCMeta):
         Returns:
             list | int: Index or indexes into ``dataset``.
         """
+        indexes = [
+            np.random.randint(0, len(dataset))
+            for _ in range(self.num_mix_results)
+        ]
+        return indexes[0] if self.num_mix_results == 1 else indexes
 
     @abstractmethod
     def mix_img_transform(self, results: dict) -> dict:
@@ -187,7 +230,7 @@ class BaseMixImageTransform(BaseTransform, metaclass=ABCMeta):
                 return results
         else:
             if 'dataset' not in results:
-                raise AssertionError(
+                raise TransformArgumentError(
                     f"{type(self).__name__} needs results['dataset'] (the "
                     'training dataset puts itself there when test_mode is '
                     'False) or use_cached=True to pick the images to mix '
@@ -242,15 +285,18 @@ class BaseMixImageTransform(BaseTransform, metaclass=ABCMeta):
             out.pop('dataset', None)
         return out
 
-    @staticmethod
-    def _require(results: dict, key: str, owner: str, i: int) -> Any:
-        """``results[key]`` of the ``i``-th image to mix, or a clear error."""
-        if key not in results:
-            raise KeyError(
-                f'{owner}: the main results have {key!r} but image {i} to '
-                f'mix with has not (keys: {sorted(results)}). Load the same '
-                'annotations in its pre_transform.')
-        return results[key]
+    def _mix_results_of(self, results: dict) -> List[dict]:
+        """``results['mix_results']``, checked to hold
+        :attr:`num_mix_results` entries."""
+        mix_results = results.get('mix_results', None)
+        if mix_results is None or len(mix_results) != self.num_mix_results:
+            got = ('no mix_results'
+                   if mix_results is None else f'{len(mix_results)} entries')
+            raise TransformArgumentError(
+                f'{type(self).__name__} mixes {self.num_mix_results + 1} '
+                "images: results['mix_results'] must hold the other "
+                f'{self.num_mix_results}, got {got}')
+        return list(mix_results)
 
 
 def _restore_dataset(results: dict, dataset: Any) -> None:
@@ -264,25 +310,3 @@ def _to_horizontal_boxes(results: dict) -> None:
     boxes = results.get('gt_bboxes', None)
     if isinstance(boxes, np.ndarray):
         results['gt_bboxes'] = HorizontalBoxes(boxes)
-
-
-def paste_region(origin: Tuple[int, int], size: Tuple[int, int],
-                 canvas: Tuple[int, int]) -> Tuple[Tuple[int, ...], ...]:
-    """Where a tile lands on a canvas, and which part of it is visible.
-
-    Args:
-        origin (tuple[int, int]): ``(x, y)`` of the tile's top-left corner
-            in canvas coordinates (may be negative or beyond the canvas).
-        size (tuple[int, int]): Tile ``(width, height)``.
-        canvas (tuple[int, int]): Canvas ``(width, height)``.
-
-    Returns:
-        tuple: ``(paste, crop)``: ``(x1, y1, x2, y2)`` on the canvas and the
-        same region in tile coordinates.
-    """
-    ox, oy = origin
-    w, h = size
-    cw, ch = canvas
-    x1, y1 = max(ox, 0), max(oy, 0)
-    x2, y2 = max(min(ox + w, cw), x1), max(min(oy + h, ch), y1)
-    return (x1, y1, x2, y2), (x1 - ox, y1 - oy, x2 - ox, y2 - oy)

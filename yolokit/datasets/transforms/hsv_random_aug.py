@@ -7,6 +7,7 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
 from yolokit.registry import TRANSFORMS
+from .errors import TransformArgumentError
 
 __all__ = ['YOLOv5HSVRandomAug']
 
@@ -61,7 +62,7 @@ class YOLOv5HSVRandomAug(BaseTransform):
         """
         img = results['img']
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-            raise ValueError(
+            raise TransformArgumentError(
                 'YOLOv5HSVRandomAug needs results["img"] to be a uint8 BGR '
                 f'image of shape (H, W, 3), got dtype {img.dtype} and shape '
                 f'{img.shape}')

@@ -6,13 +6,22 @@ import mmcv
 from mmdet.datasets.transforms import Resize as MMDET_Resize
 
 from yolokit.registry import TRANSFORMS
+from .errors import TransformArgumentError
 
 __all__ = ['YOLOv5KeepRatioResize']
 
 
+def _check_keep_ratio(keep_ratio: object) -> None:
+    if keep_ratio is not True:
+        raise TransformArgumentError(
+            'YOLOv5KeepRatioResize only supports keep_ratio=True, got '
+            f'{keep_ratio!r}')
+
+
 @TRANSFORMS.register_module()
 class YOLOv5KeepRatioResize(MMDET_Resize):
-    """Resize the image with its aspect ratio kept, as YOLOv5 does.
+    """Keep-ratio resize of YOLOv5's test pipeline, with its
+    interpolation choice.
 
     The ratio is ``min(max(scale) / max(h, w), min(scale) / min(h, w))``;
     the new size is ``(int(w * ratio), int(h * ratio))``. Shrinking uses
@@ -48,9 +57,7 @@ class YOLOv5KeepRatioResize(MMDET_Resize):
                  scale: Union[int, Tuple[int, int]],
                  keep_ratio: bool = True,
                  **kwargs):
-        assert keep_ratio is True, (
-            f'YOLOv5KeepRatioResize only supports keep_ratio=True, got '
-            f'{keep_ratio!r}')
+        _check_keep_ratio(keep_ratio)
         super().__init__(scale=scale, keep_ratio=True, **kwargs)
 
     @staticmethod
@@ -69,7 +76,7 @@ class YOLOv5KeepRatioResize(MMDET_Resize):
         """
         if isinstance(scale, numbers.Number):
             if scale <= 0:
-                raise ValueError(
+                raise TransformArgumentError(
                     f'Invalid scale {scale}, it must be positive.')
             return scale
         if isinstance(scale, (tuple, list)) and len(scale) == 2:
@@ -79,8 +86,7 @@ class YOLOv5KeepRatioResize(MMDET_Resize):
                         f'{type(scale).__name__}: {scale!r}')
 
     def _resize_img(self, results: dict) -> None:
-        assert self.keep_ratio is True, (
-            'YOLOv5KeepRatioResize only supports keep_ratio=True')
+        _check_keep_ratio(self.keep_ratio)  # the attribute may be reset
         img = results.get('img', None)
         if img is None:
             return

@@ -6,16 +6,16 @@ import mmcv
 import numpy as np
 from mmdet.datasets.transforms import Resize as MMDET_Resize
 from mmdet.structures.bbox import autocast_box_type
-from mmdet.structures.mask import PolygonMasks
 
 from yolokit.registry import TRANSFORMS
+from .errors import check_polygon_masks
 
 __all__ = ['LetterResize']
 
 
 @TRANSFORMS.register_module()
 class LetterResize(MMDET_Resize):
-    """Resize and pad the image while meeting stride-multiple constraints.
+    """Letterbox: fit the image into a target shape and pad the rest.
 
     The target shape is ``results['batch_shape']`` (h, w) when a
     :class:`~yolokit.datasets.BatchShapePolicy` set it, else ``scale``. The
@@ -49,16 +49,18 @@ class LetterResize(MMDET_Resize):
         pad_val (dict | int | float): Padding values for ``'img'``,
             ``'mask'`` and ``'seg'``. A number is used for the image.
             Defaults to ``dict(img=0, mask=0, seg=255)``.
-        use_mini_pad (bool): Pad only to the next multiple of 32 instead of
-            to the target shape (minimum rectangle). Defaults to False.
+        use_mini_pad (bool): Pad each side only up to the next multiple of
+            32 (the smallest stride-aligned rectangle) instead of up to the
+            target shape. Defaults to False.
         stretch_only (bool): Resize straight to the target shape, ignoring
             the aspect ratio; no padding. Defaults to False.
-        allow_scale_up (bool): Allow enlarging the image. Testing usually
-            sets False, which gives better mAP. Defaults to True.
-        half_pad_param (bool): Store ``pad_param`` as the exact half
-            paddings ``[ph/2, ph/2, pw/2, pw/2]`` (recommended for instance
-            segmentation) instead of the integer paddings actually applied
-            (recommended for detection). Defaults to False.
+        allow_scale_up (bool): Whether a ratio above 1 may enlarge the
+            image; test pipelines set False, for a better mAP.
+            Defaults to True.
+        half_pad_param (bool): Record ``pad_param`` as the exact halves
+            ``[ph/2, ph/2, pw/2, pw/2]``, which suit instance segmentation,
+            rather than the integer paddings applied, which suit
+            detection. Defaults to False.
         **kwargs: Other arguments of MMDetection's ``Resize``
             (``clip_object_border``, ``backend``, ``interpolation``).
             ``keep_ratio`` is always True.
@@ -199,10 +201,7 @@ class LetterResize(MMDET_Resize):
         masks = results.get('gt_masks', None)
         if masks is None:
             return
-        if not isinstance(masks, PolygonMasks):
-            # AssertionError, as MMYOLO raises, so callers' handling stays.
-            raise AssertionError('LetterResize only supports gt_masks as '
-                                 f'PolygonMasks, got {type(masks).__name__}')
+        check_polygon_masks(masks, 'LetterResize')
         masks = masks.resize(new_hw)
         out_shape = results['img_shape'][:2]
         left, top = offset

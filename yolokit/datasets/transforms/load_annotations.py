@@ -8,6 +8,8 @@ from mmdet.structures.bbox import get_box_type
 from mmdet.structures.mask import PolygonMasks
 
 from yolokit.registry import TRANSFORMS
+from .errors import TransformArgumentError
+from .keypoint_structure import Keypoints
 
 __all__ = ['LoadAnnotations']
 
@@ -16,15 +18,31 @@ __all__ = ['LoadAnnotations']
 class LoadAnnotations(MMDET_LoadAnnotations):
     """Load boxes, labels, polygon masks, seg maps or keypoints.
 
-    Unlike MMDetection's loader, instances with ``ignore_flag == 1`` are not
-    loaded at all (YOLO models do not use ignored boxes, and dropping them
-    early speeds up the pipeline), so ``gt_ignore_flags`` is all False.
+    Instances flagged ``ignore_flag == 1`` are skipped altogether rather
+    than loaded with a flag as MMDetection does: no YOLO head uses ignored
+    boxes, and not carrying them through the pipeline saves time. So
+    ``gt_ignore_flags`` comes out all False.
 
-    With ``with_mask=True`` only polygon masks are supported (bitmaps would
-    cost too much memory). Polygons with an odd number of coordinates or
-    fewer than 3 points are discarded; an instance left without polygons,
-    or without a mask, is dropped with its box and label. The polygons of one
-    instance are merged into one when ``merge_polygons`` is set.
+    With ``with_mask=True`` masks stay polygons (bitmaps of every instance
+    would take far more memory). A polygon with an odd number of
+    coordinates or fewer than 3 points is discarded, and an instance left
+    with no polygon (or given no mask) is skipped with its box and label.
+
+    With ``with_keypoints=True`` the data info is read in one of two forms:
+
+    * MMPose style, as YOLOX-Pose's datasets give it: top-level ``bbox``
+      ``(N, 4)``, ``keypoints`` ``(N, K, 2)``, ``keypoints_visible``
+      ``(N, K)``, ``category_id`` (1-based) and ``img_shape``;
+    * an ``instances`` list in COCO keypoint style: each instance has
+      ``bbox``, ``bbox_label``, ``ignore_flag`` and ``keypoints``, either
+      COCO's flat ``[x1, y1, v1, x2, y2, v2, ...]`` (``v`` 0: not
+      labelled, 1: labelled but hidden, 2: visible; both 1 and 2 count as
+      visible, as in MMPose) or ``K`` ``(x, y)`` pairs plus a
+      ``keypoints_visible`` list of ``K``.
+
+    Both need ``flip_indices`` (``K`` entries) in the data info, and give
+    ``gt_keypoints`` (:class:`Keypoints`), ``gt_bboxes``,
+    ``gt_bboxes_labels`` (0-based) and ``gt_ignore_flags``.
 
     Args:
         mask2bbox (bool): Derive ``gt_bboxes`` from the polygon masks instead
@@ -32,9 +50,9 @@ class LoadAnnotations(MMDET_LoadAnnotations):
             Defaults to False.
         poly2mask (bool): Convert polygons to bitmaps. Not supported; must be
             False. Defaults to False.
-        merge_polygons (bool): Merge the polygons of an instance into one
-            polygon, joined by thin lines between their closest points. This
-            gives a simpler structure and faster training. Defaults to True.
+        merge_polygons (bool): Join the polygons of an instance into a
+            single outline (:meth:`merge_multi_segment`), which is lighter
+            to carry and faster to train on. Defaults to True.
         **kwargs: Arguments of MMDetection's ``LoadAnnotations``
             (``with_bbox``, ``with_label``, ``with_mask``, ``with_seg``,
             ``with_keypoints``, ``box_type``, ...).
@@ -45,14 +63,15 @@ class LoadAnnotations(MMDET_LoadAnnotations):
                  poly2mask: bool = False,
                  merge_polygons: bool = True,
                  **kwargs):
-        assert not poly2mask, (
-            'LoadAnnotations: poly2mask=True is not supported, because '
-            'bitmap masks consume far more memory than polygons.')
+        if poly2mask:
+            raise TransformArgumentError(
+                'LoadAnnotations: poly2mask=True is not supported, because '
+                'bitmap masks consume far more memory than polygons.')
         super().__init__(poly2mask=poly2mask, **kwargs)
         self.mask2bbox = mask2bbox
         self.merge_polygons = merge_polygons
-        if self.mask2bbox:
-            assert self.with_mask, (
+        if self.mask2bbox and not self.with_mask:
+            raise TransformArgumentError(
                 'LoadAnnotations: mask2bbox=True requires with_mask=True.')
 
     def transform(self, results: dict) -> dict:
@@ -67,10 +86,10 @@ class LoadAnnotations(MMDET_LoadAnnotations):
             ``gt_seg_map`` or ``gt_keypoints``.
         """
         if self.with_keypoints and not self.mask2bbox:
-            self._load_kps(results)
-            _, box_type_cls = get_box_type(self.box_type or 'hbox')
-            results['gt_bboxes'] = box_type_cls(
-                results.get('bbox', []), dtype=torch.float32)
+            if 'instances' in results and 'keypoints' not in results:
+                self._load_instance_kps(results)
+            else:
+                self._load_kps(results)
             return results
 
         instances = [
@@ -205,23 +224,12 @@ class LoadAnnotations(MMDET_LoadAnnotations):
         return int(i), int(j)
 
     def _load_kps(self, results: dict) -> None:
-        """Build ``gt_keypoints`` from MMPose-style data infos."""
-        try:
-            from .keypoint_structure import Keypoints
-        except ImportError as e:
-            raise ImportError(
-                'LoadAnnotations(with_keypoints=True) needs '
-                'yolokit.datasets.transforms.keypoint_structure.Keypoints'
-            ) from e
-        if 'flip_indices' not in results:
-            raise KeyError(
-                'LoadAnnotations(with_keypoints=True) needs "flip_indices" '
-                f'in the data info; got keys {sorted(results)}')
+        """Keypoint annotations of an MMPose-style data info."""
+        num_keypoints = len(self._flip_indices(results))
         results['height'] = results['img_shape'][0]
         results['width'] = results['img_shape'][1]
         num_instances = len(results.get('bbox', []))
         if num_instances == 0:
-            num_keypoints = len(results['flip_indices'])
             results['keypoints'] = np.empty((0, num_keypoints, 2),
                                             dtype=np.float32)
             results['keypoints_visible'] = np.empty((0, num_keypoints),
@@ -231,9 +239,40 @@ class LoadAnnotations(MMDET_LoadAnnotations):
             keypoints=results['keypoints'],
             keypoints_visible=results['keypoints_visible'],
             flip_indices=results['flip_indices'])
+        _, box_type_cls = get_box_type(self.box_type or 'hbox')
+        results['gt_bboxes'] = box_type_cls(
+            results.get('bbox', []), dtype=torch.float32)
         results['gt_ignore_flags'] = np.zeros(num_instances, dtype=bool)
+        # MMPose's category ids start at 1
         results['gt_bboxes_labels'] = (
             np.array(results['category_id'], dtype=np.int64) - 1)
+
+    def _load_instance_kps(self, results: dict) -> None:
+        """Keypoint annotations of a COCO-keypoint-style instance list."""
+        num_keypoints = len(self._flip_indices(results))
+        kept = [(i, instance)
+                for i, instance in enumerate(results['instances'])
+                if instance['ignore_flag'] == 0]
+        instances = [instance for _, instance in kept]
+        xy = np.zeros((len(kept), num_keypoints, 2), dtype=np.float32)
+        visible = np.zeros((len(kept), num_keypoints), dtype=np.float32)
+        for row, (i, instance) in enumerate(kept):
+            xy[row], visible[row] = _instance_keypoints(
+                instance, i, num_keypoints)
+        results['gt_keypoints'] = Keypoints(
+            xy, visible, flip_indices=results['flip_indices'])
+        results['gt_bboxes'] = self._boxes_of(instances)
+        results['gt_ignore_flags'] = np.zeros(len(instances), dtype=bool)
+        results['gt_bboxes_labels'] = np.array(
+            [instance['bbox_label'] for instance in instances], dtype=np.int64)
+
+    @staticmethod
+    def _flip_indices(results: dict) -> list:
+        if 'flip_indices' not in results:
+            raise KeyError(
+                'LoadAnnotations(with_keypoints=True) needs "flip_indices" '
+                f'in the data info; got keys {sorted(results)}')
+        return results['flip_indices']
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(with_bbox={self.with_bbox}, '
@@ -244,3 +283,35 @@ class LoadAnnotations(MMDET_LoadAnnotations):
                 f'merge_polygons={self.merge_polygons}, '
                 f"imdecode_backend='{self.imdecode_backend}', "
                 f'backend_args={self.backend_args})')
+
+
+def _instance_keypoints(instance: dict, index: int,
+                        num_keypoints: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``(K, 2)`` px and ``(K,)`` 0/1 visibility of ``instances[index]``,
+    a COCO-style instance (see :class:`LoadAnnotations`)."""
+    if 'keypoints' not in instance:
+        raise KeyError(
+            f'LoadAnnotations(with_keypoints=True): instances[{index}] has '
+            f'no "keypoints" (its keys: {sorted(instance)})')
+    flat = np.asarray(instance['keypoints'], dtype=np.float32).reshape(-1)
+    has_visible = 'keypoints_visible' in instance
+    per_point = 2 if has_visible else 3
+    if flat.size != per_point * num_keypoints:
+        layout = ('K (x, y) pairs plus keypoints_visible'
+                  if has_visible else 'COCO (x, y, v) triples')
+        raise TransformArgumentError(
+            f'LoadAnnotations: instances[{index}] has {flat.size} keypoint '
+            f'values, expected {per_point * num_keypoints} ({layout}, K = '
+            f'{num_keypoints} = len(flip_indices))')
+    points = flat.reshape(num_keypoints, per_point)
+    if has_visible:
+        visible = np.asarray(
+            instance['keypoints_visible'], dtype=np.float32).reshape(-1)
+        if visible.size != num_keypoints:
+            raise TransformArgumentError(
+                f'LoadAnnotations: instances[{index}] has {visible.size} '
+                f'keypoints_visible values, expected K = {num_keypoints}')
+    else:
+        visible = points[:, 2]
+    # COCO's v = 1 (labelled, occluded) is as usable a target as v = 2
+    return points[:, :2], np.minimum(visible, 1)

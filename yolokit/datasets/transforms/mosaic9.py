@@ -1,92 +1,101 @@
 """Mosaic9: nine images tiled around a centre image, then randomly cropped."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
-import mmcv
 import numpy as np
-from mmengine.dataset import BaseDataset
 
 from yolokit.registry import TRANSFORMS
-from .base_mix_image_transform import (BaseMixImageTransform, check_img_scale,
-                                       paste_region)
+from .base_mix_image_transform import BaseMixImageTransform, check_img_scale
+from .mix_image_ops import (TilePlacement, blank_canvas, fit_into, paste,
+                            stitch_instances, write_mixed)
 
 __all__ = ['Mosaic9']
 
-_LOCATIONS = ('center', 'top', 'top_right', 'right', 'bottom_right', 'bottom',
-              'bottom_left', 'left', 'top_left')
+
+def nine_tile_origins(
+        tile_wh: Tuple[int, int],
+        sizes_wh: Sequence[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    """Top-left corners ``(x, y)`` of the nine tiles on the ``3h x 3w``
+    canvas, by the table of :class:`Mosaic9`.
+
+    Args:
+        tile_wh (tuple[int, int]): ``img_scale`` ``(w, h)``.
+        sizes_wh (Sequence[tuple[int, int]]): ``(width, height)`` of each
+            resized tile in tile order: center, top, top_right, right,
+            bottom_right, bottom, bottom_left, left, top_left.
+
+    Returns:
+        list[tuple[int, int]]: The corners, in the same order.
+    """
+    w, h = tile_wh
+    ws, hs = zip(*sizes_wh)  # ws[i], hs[i] are the table's wi, hi
+    return [
+        (w, h),  # center
+        (w, h - hs[1]),  # top: on the centre tile's top-left corner
+        (w + ws[1], h - hs[2]),  # top_right: right of top, bottoms at h
+        (w + ws[0], h),  # right: on the centre tile's top-right corner
+        (w + ws[0], h + hs[3]),  # bottom_right: under right
+        (w + ws[0] - ws[5], h + hs[0]),  # bottom: under centre, right-flush
+        (w + ws[0] - ws[5] - ws[6], h + hs[0]),  # bottom_left: left of bottom
+        (w - ws[7], h + hs[0] - hs[7]),  # left: bottom-flush with centre
+        (w - ws[8], h + hs[0] - hs[7] - hs[8]),  # top_left: on top of left
+    ]
 
 
 @TRANSFORMS.register_module()
 class Mosaic9(BaseMixImageTransform):
-    """Mosaic augmentation with 9 images.
+    """Tile nine images on a 3x-sized canvas and cut a random 2x window.
+
+    With ``img_scale = (w, h)``, every image is resized with its aspect
+    ratio kept to fit in ``w x h`` (``s = min(h / H, w / W)``); ``(wi,
+    hi)`` below is the resized size of tile ``i``. Tile 0 is the current
+    image, tiles 1-8 are drawn from the dataset (or the cache) and laid
+    clockwise from the top, each against the centre tile and the tile laid
+    before it:
 
     .. code:: text
 
-                +-------------------------------+------------+
-                | pad           |      pad      |            |
-                |    +----------+               |            |
-                |    |          +---------------+  top_right |
-                |    |          |      top      |   image2   |
-                |    | top_left |     image1    |            |
-                |    |  image8  o--------+------+--------+---+
-                |    |          |        |               |   |
-                +----+----------+        |     right     |pad|
-                |               | center |     image3    |   |
-                |     left      | image0 +---------------+---|
-                |    image7     |        |               |   |
-            +---+-----------+---+--------+               |   |
-            |   |  cropped  |            |  bottom_right |pad|
-            |   |bottom_left|            |    image4     |   |
-            |   |  image6   |   bottom   |               |   |
-            +---|-----------+   image5   +---------------+---|
-                |    pad    |            |        pad        |
-                +-----------+------------+-------------------+
+        tile  place         top-left corner on the (3h, 3w) canvas
+        ----  ------------  ---------------------------------------
+          0   center        (w,                 h)
+          1   top           (w,                 h - h1)
+          2   top_right     (w + w1,            h - h2)
+          3   right         (w + w0,            h)
+          4   bottom_right  (w + w0,            h + h3)
+          5   bottom        (w + w0 - w5,       h + h0)
+          6   bottom_left   (w + w0 - w5 - w6,  h + h0)
+          7   left          (w - w7,            h + h0 - h7)
+          8   top_left      (w - w8,            h + h0 - h7 - h8)
 
-    The current image is the centre of a ``3h x 3w`` canvas (its top-left
-    corner at ``(w, h)``) and 8 images drawn from the dataset (or cache)
-    are placed around it clockwise from the top, each against the centre
-    image and the previous tile. Every tile is resized, keeping its aspect
-    ratio, to fit ``img_scale``. A random ``2h x 2w`` window with offset
-    ``(ox, oy)``, ``ox`` in ``[0, w)`` and ``oy`` in ``[0, h)``, is the
-    output. Only boxes are handled.
+        roughly:   8 | 1 | 2        output = canvas[oy : oy + 2h,
+                   --+---+--                        ox : ox + 2w]
+                   7 | 0 | 3        ox = int(U(0, w)), oy = int(U(0, h))
+                   --+---+--        (x drawn first)
+                   6 | 5 | 4
 
-    Required Keys:
+    Parts of tiles beyond the canvas are cut, the rest of the canvas is
+    ``pad_val``. A tile's boxes, masks and keypoints are scaled by its
+    ``s`` and shifted by its corner minus ``(ox, oy)``; they are joined in
+    tile order.
 
-    - img
-    - gt_bboxes (BaseBoxes[torch.float32]) (optional)
-    - gt_bboxes_labels (np.int64) (optional)
-    - gt_ignore_flags (bool) (optional)
-    - mix_results (List[dict])
-
-    Modified Keys:
-
-    - img
-    - img_shape
-    - gt_bboxes (optional)
-    - gt_bboxes_labels (optional)
-    - gt_ignore_flags (optional)
+    The keys are those of :class:`BaseMixImageTransform`.
 
     Args:
-        img_scale (Tuple[int, int]): Size of one tile, in
-            ``(width, height)``; the output is twice as large.
-            Defaults to (640, 640).
-        bbox_clip_border (bool): Clip boxes to the output; if False, boxes
-            not inside it are removed instead. Defaults to True.
-        pad_val (float | int): Fill value of the canvas. Defaults to 114.0.
-        pre_transform (Sequence[dict], optional): Transforms run on the
-            loaded images to mix with. Defaults to None.
-        prob (float): Probability of applying the transform.
-            Defaults to 1.0.
-        use_cached (bool): Draw the other images from a cache.
-            Defaults to False.
-        max_cached_images (int): Maximum cache length (about 5 per mixed
-            image suffices). Defaults to 50.
-        random_pop (bool): Pop a random cache entry when full; FIFO if
-            False. Defaults to True.
-        max_refetch (int): Retries when the pre_transform returns None.
-            Defaults to 15.
+        img_scale (Tuple[int, int]): ``(w, h)`` of one tile; the output is
+            ``(2h, 2w)``. Defaults to (640, 640).
+        bbox_clip_border (bool): Clip boxes to the output (keypoints
+            outside it become invisible); if False, boxes are left as they
+            are and only instances whose box lies wholly outside the output
+            are dropped. Defaults to True.
+        pad_val (float | int): Value of the canvas where no tile is.
+            Defaults to 114.0.
+        max_cached_images (int): Cache capacity, at least 9 (about five
+            entries per image mixed in suffice). Defaults to 50.
+        pre_transform, prob, use_cached, random_pop, max_refetch: See
+            :class:`BaseMixImageTransform`.
     """
 
     min_cached_images = 9
+    num_mix_results = 8
 
     def __init__(self,
                  img_scale: Tuple[int, int] = (640, 640),
@@ -99,137 +108,42 @@ class Mosaic9(BaseMixImageTransform):
                  random_pop: bool = True,
                  max_refetch: int = 15):
         img_scale = check_img_scale(img_scale)
-        super().__init__(
-            pre_transform=pre_transform,
-            prob=prob,
-            use_cached=use_cached,
-            max_cached_images=max_cached_images,
-            random_pop=random_pop,
-            max_refetch=max_refetch)
+        super().__init__(pre_transform, prob, use_cached, max_cached_images,
+                         random_pop, max_refetch)
         self.img_scale = img_scale
         self.bbox_clip_border = bbox_clip_border
         self.pad_val = pad_val
 
-    def get_indexes(self, dataset: Union[BaseDataset, list]) -> list:
-        """Eight random indexes (repeats allowed) in ``[0, len(dataset))``.
-
-        Args:
-            dataset (BaseDataset | list): The dataset or the cache.
-
-        Returns:
-            list: Indexes.
-        """
-        return [np.random.randint(0, len(dataset)) for _ in range(8)]
-
     def mix_img_transform(self, results: dict) -> dict:
-        """Tile ``results`` and its 8 ``mix_results``, then crop.
-
-        Args:
-            results (dict): Result dict holding 8 ``mix_results``.
-
-        Returns:
-            dict: The updated result dict.
-        """
-        if len(results.get('mix_results', [])) != 8:
-            raise ValueError('Mosaic9 needs 8 mix_results, got '
-                             f"{len(results.get('mix_results', []))}")
-        for key in ('gt_masks', 'gt_keypoints'):
-            if key in results:
-                raise NotImplementedError(
-                    f'Mosaic9 only supports boxes, but results has {key!r}.')
-        patches = [results, *results['mix_results']]
+        """Tile ``results`` and its 8 ``mix_results`` and crop, as the
+        class docstring describes; returns the updated ``results``."""
+        patches = [results, *self._mix_results_of(results)]
         tile_w, tile_h = self.img_scale
-        canvas_w, canvas_h = 3 * tile_w, 3 * tile_h
-        img = results['img']
-        mosaic_img = np.full((canvas_h, canvas_w, *img.shape[2:]),
-                             self.pad_val,
-                             dtype=img.dtype)
-
-        resized, scales = [], []
-        for patch in patches:
-            img_i = patch['img']
-            h_i, w_i = img_i.shape[:2]
-            scale = min(tile_h / h_i, tile_w / w_i)
-            resized.append(
-                mmcv.imresize(img_i, (int(w_i * scale), int(h_i * scale))))
-            scales.append(scale)
-
-        origins = self._tile_origins([im.shape[:2] for im in resized])
-        for img_i, loc in zip(resized, _LOCATIONS):
-            (x1, y1, x2, y2), (cx1, cy1, cx2,
-                               cy2) = paste_region(origins[loc],
-                                                   img_i.shape[1::-1],
-                                                   (canvas_w, canvas_h))
-            mosaic_img[y1:y2, x1:x2] = img_i[cy1:cy2, cx1:cx2]
+        canvas = blank_canvas((3 * tile_h, 3 * tile_w), results['img'],
+                              self.pad_val)
+        tiles, scales = zip(*(fit_into(p['img'], self.img_scale)
+                              for p in patches))
+        origins = nine_tile_origins(self.img_scale,
+                                    [t.shape[1::-1] for t in tiles])
+        for tile, origin_xy in zip(tiles, origins):
+            paste(canvas, tile, origin_xy)
 
         offset_x = int(np.random.uniform(0, tile_w))
         offset_y = int(np.random.uniform(0, tile_h))
-        out_h, out_w = 2 * tile_h, 2 * tile_w
-        mosaic_img = mosaic_img[offset_y:offset_y + out_h,
-                                offset_x:offset_x + out_w]
+        out_hw = (2 * tile_h, 2 * tile_w)
+        mosaic_img = canvas[offset_y:offset_y + out_hw[0],
+                            offset_x:offset_x + out_hw[1]]
 
-        if 'gt_bboxes' in results:
-            self._mix_boxes(results, patches, scales,
-                            [origins[loc] for loc in _LOCATIONS],
-                            (offset_x, offset_y), (out_h, out_w))
-        results['img'] = mosaic_img
-        results['img_shape'] = mosaic_img.shape[:2]
-        return results
-
-    def _tile_origins(
-            self, shapes_hw: List[Tuple[int,
-                                        int]]) -> Dict[str, Tuple[int, int]]:
-        """Top-left corner ``(x, y)`` of each tile on the ``3h x 3w`` canvas.
-
-        Tiles are laid clockwise from the top; each one leans on the centre
-        tile and on the tile placed just before it.
-        """
-        s_w, s_h = self.img_scale
-        shape = dict(zip(_LOCATIONS, shapes_hw))
-        c_h, c_w = shape['center']
-
-        def hw(loc):
-            return shape[loc]
-
-        return {
-            'center': (s_w, s_h),
-            'top': (s_w, s_h - hw('top')[0]),
-            'top_right': (s_w + hw('top')[1], s_h - hw('top_right')[0]),
-            'right': (s_w + c_w, s_h),
-            'bottom_right': (s_w + c_w, s_h + hw('right')[0]),
-            'bottom': (s_w + c_w - hw('bottom')[1], s_h + c_h),
-            'bottom_left':
-            (s_w + c_w - hw('bottom')[1] - hw('bottom_left')[1], s_h + c_h),
-            'left': (s_w - hw('left')[1], s_h + c_h - hw('left')[0]),
-            'top_left': (s_w - hw('top_left')[1],
-                         s_h + c_h - hw('left')[0] - hw('top_left')[0]),
-        }
-
-    def _mix_boxes(self, results: dict, patches: List[dict],
-                   scales: List[float], origins: List[Tuple[int, int]],
-                   offset: Tuple[int, int], out_shape: Tuple[int,
-                                                             int]) -> None:
-        name = type(self).__name__
-        boxes = []
-        for i, (patch, scale,
-                (ox, oy)) in enumerate(zip(patches, scales, origins)):
-            b = self._require(patch, 'gt_bboxes', name, i)
-            b.rescale_([scale, scale])
-            b.translate_([ox - offset[0], oy - offset[1]])
-            boxes.append(b)
-        new = {'gt_bboxes': type(boxes[0]).cat(boxes, 0)}
-        for key in ('gt_bboxes_labels', 'gt_ignore_flags'):
-            if key in results:
-                new[key] = np.concatenate([
-                    self._require(p, key, name, i)
-                    for i, p in enumerate(patches)
-                ], 0)
-        if self.bbox_clip_border:
-            new['gt_bboxes'].clip_(list(out_shape))
-        else:
-            inside = new['gt_bboxes'].is_inside(list(out_shape)).numpy()
-            new = {key: value[inside] for key, value in new.items()}
-        results.update(new)
+        # move instances to the output frame in one step (canvas corner
+        # minus crop offset), so masks are cut at the output's edges
+        placements = [
+            TilePlacement(scale, (x - offset_x, y - offset_y))
+            for scale, (x, y) in zip(scales, origins)
+        ]
+        instances = stitch_instances(patches, placements, out_hw,
+                                     self.bbox_clip_border,
+                                     type(self).__name__)
+        return write_mixed(results, mosaic_img, instances)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(img_scale={self.img_scale}, '

@@ -3,15 +3,17 @@ from mmdet.datasets.transforms import PackDetInputs as MMDET_PackDetInputs
 from mmengine.structures import PixelData
 
 from yolokit.registry import TRANSFORMS
+from .errors import TransformArgumentError
 
 __all__ = ['PackDetInputs']
 
 
 @TRANSFORMS.register_module()
 class PackDetInputs(MMDET_PackDetInputs):
-    """Pack the inputs for detection, semantic and panoptic segmentation.
+    """Turn pipeline results into the model's ``inputs`` tensor and a
+    ``DetDataSample`` (boxes, masks, seg maps and the extras below).
 
-    MMDetection's packing plus:
+    On top of what MMDetection packs:
 
     * keypoints: a ``Keypoints`` object in ``gt_keypoints`` is split into
       ``gt_instances.keypoints`` and ``gt_instances.keypoints_visible``;
@@ -47,7 +49,7 @@ class PackDetInputs(MMDET_PackDetInputs):
         """
         missing = [key for key in self.meta_keys if key not in results]
         if missing:
-            raise AssertionError(
+            raise TransformArgumentError(
                 f'PackDetInputs: meta key(s) {missing} not found in the '
                 f'results; the available keys are {sorted(results)}. Adjust '
                 'meta_keys or the transforms before PackDetInputs.')

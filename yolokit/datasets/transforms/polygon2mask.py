@@ -6,9 +6,10 @@ import mmcv
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
-from mmdet.structures.mask import PolygonMasks, polygon_to_bitmap
+from mmdet.structures.mask import polygon_to_bitmap
 
 from yolokit.registry import TRANSFORMS
+from .errors import TransformArgumentError, check_polygon_masks
 
 __all__ = ['Polygon2Mask']
 
@@ -46,8 +47,9 @@ class Polygon2Mask(BaseTransform):
                  mask_overlap: bool = True,
                  coco_style: bool = False) -> None:
         if not isinstance(downsample_ratio, int) or downsample_ratio < 1:
-            raise ValueError('Polygon2Mask: `downsample_ratio` must be a '
-                             f'positive int, but got {downsample_ratio!r}')
+            raise TransformArgumentError(
+                'Polygon2Mask: `downsample_ratio` must be a positive int, '
+                f'but got {downsample_ratio!r}')
         self.downsample_ratio = downsample_ratio
         self.mask_overlap = mask_overlap
         self.coco_style = coco_style
@@ -133,9 +135,7 @@ class Polygon2Mask(BaseTransform):
     def transform(self, results: dict) -> dict:
         """Rasterize ``results['gt_masks']``; see the class docstring."""
         gt_masks = results.get('gt_masks')
-        if not isinstance(gt_masks, PolygonMasks):
-            raise TypeError('Polygon2Mask needs results["gt_masks"] to be '
-                            f'PolygonMasks, but got {type(gt_masks).__name__}')
+        check_polygon_masks(gt_masks, 'Polygon2Mask')
         img_shape = (gt_masks.height, gt_masks.width)
         if self.mask_overlap:
             overlap, order = self.polygons2masks_overlap(

@@ -9,6 +9,7 @@ from mmdet.structures.bbox import BaseBoxes, autocast_box_type
 from mmdet.structures.mask import PolygonMasks
 
 from yolokit.registry import TRANSFORMS
+from .errors import TransformArgumentError, check_polygon_masks
 
 __all__ = ['YOLOv5CopyPaste']
 
@@ -24,14 +25,17 @@ def _as_box_array(
 
 @TRANSFORMS.register_module()
 class YOLOv5CopyPaste(BaseTransform):
-    """Copy-Paste of YOLOv5 and YOLOv8.
+    """Paste left-right mirrored copies of some objects into their own
+    image (YOLOv5/YOLOv8 style; MMDetection's ``CopyPaste`` takes objects
+    from another image instead).
 
-    Unlike MMDetection's ``CopyPaste`` (which pastes objects of another
-    image), this copies some objects of the image to their horizontally
-    mirrored position in the same image. An object is a candidate when its
-    mirrored box overlaps every original box (its own included) by an IoA
-    below ``ioa_thresh``; ``round(prob * n)`` of the ``n`` candidates are
-    chosen. Needs instance masks (polygons); without them nothing changes.
+    The mirror of object ``i`` is its box (and polygons) flipped about the
+    vertical centre line of the image. Object ``i`` can be copied when the
+    IoA of its mirrored box with every original box (its own included) is
+    below ``ioa_thresh``; ``round(prob * n)`` of the ``n`` such objects are
+    picked at random, and the pixels under their mirrored masks are taken
+    from the mirrored image. Polygon masks are needed; without any masks
+    the results are returned as they are.
 
     Required Keys:
 
@@ -58,7 +62,8 @@ class YOLOv5CopyPaste(BaseTransform):
 
     def __init__(self, ioa_thresh: float = 0.3, prob: float = 0.5):
         if not 0 <= prob <= 1:
-            raise ValueError(f'prob must be in [0, 1], got {prob}')
+            raise TransformArgumentError(
+                f'YOLOv5CopyPaste: prob must be in [0, 1], got {prob!r}')
         self.ioa_thresh = ioa_thresh
         self.prob = prob
 
@@ -75,9 +80,7 @@ class YOLOv5CopyPaste(BaseTransform):
         gt_masks = results.get('gt_masks', None)
         if gt_masks is None or len(gt_masks) == 0:
             return results
-        assert isinstance(gt_masks, PolygonMasks), (
-            'YOLOv5CopyPaste only supports gt_masks of type PolygonMasks, '
-            f'but got {type(gt_masks).__name__}')
+        check_polygon_masks(gt_masks, 'YOLOv5CopyPaste')
         gt_bboxes = results['gt_bboxes']
         img = results['img']
         img_h, img_w = img.shape[:2]

@@ -11,6 +11,8 @@ from mmdet.structures.bbox import HorizontalBoxes, autocast_box_type
 from mmdet.structures.mask import PolygonMasks
 
 from yolokit.registry import TRANSFORMS
+from .errors import (TransformArgumentError, check_polygon_masks,
+                     check_ratio_range)
 
 __all__ = ['YOLOv5RandomAffine']
 
@@ -38,7 +40,8 @@ def _shear_matrix(x_degrees: float, y_degrees: float) -> np.ndarray:
 
 @TRANSFORMS.register_module()
 class YOLOv5RandomAffine(BaseTransform):
-    """Random affine transform of YOLOv5 and YOLOv8 (differs from YOLOX's).
+    """Warp the image by a random rotation, scale, shear and translation,
+    the way YOLOv5 and YOLOv8 do it (YOLOX's ``RandomAffine`` differs).
 
     The warp is ``M = T @ Sh @ R @ S @ C``: ``C`` moves the input's centre
     to the origin, ``S`` scales by ``s ~ U(scaling_ratio_range)``, ``R``
@@ -48,11 +51,13 @@ class YOLOv5RandomAffine(BaseTransform):
     is ``border`` larger than the input on every side (``border=(-320,
     -320)`` shrinks a 1280 Mosaic back to 640).
 
-    Boxes are warped (from their corners, or from the warped polygons when
-    ``gt_masks`` is present, which also handles objects made of several
-    polygons), clipped, and kept only if wider and taller than
-    ``min_bbox_size``, with an area above ``min_area_ratio`` of the
-    ``s``-scaled original and an aspect ratio below ``max_aspect_ratio``.
+    With ``gt_masks`` the boxes are rebuilt from the warped polygons, which
+    fit a rotated object far better than the warped corners of its old box,
+    and all polygons of an object count (COCO splits occluded objects into
+    several). Without masks the box corners are warped. Boxes are then
+    clipped and kept only if wider and taller than ``min_bbox_size``, with
+    an area above ``min_area_ratio`` of the ``s``-scaled original and an
+    aspect ratio below ``max_aspect_ratio``.
 
     Required Keys:
 
@@ -113,14 +118,12 @@ class YOLOv5RandomAffine(BaseTransform):
                  use_mask_refine: bool = False,
                  max_aspect_ratio: float = 20.,
                  resample_num: int = 1000):
-        assert 0 <= max_translate_ratio <= 1, (
-            f'max_translate_ratio must be in [0, 1], got '
-            f'{max_translate_ratio}')
-        assert scaling_ratio_range[0] <= scaling_ratio_range[1], (
-            'scaling_ratio_range must be (min, max) with min <= max, got '
-            f'{scaling_ratio_range}')
-        assert scaling_ratio_range[0] > 0, (
-            f'scaling_ratio_range must be positive, got {scaling_ratio_range}')
+        if not 0 <= max_translate_ratio <= 1:
+            raise TransformArgumentError(
+                'YOLOv5RandomAffine: max_translate_ratio must be in [0, 1], '
+                f'got {max_translate_ratio!r}')
+        check_ratio_range(
+            scaling_ratio_range, 'scaling_ratio_range', allow_zero=False)
         self.max_rotate_degree = max_rotate_degree
         self.max_translate_ratio = max_translate_ratio
         self.scaling_ratio_range = scaling_ratio_range
@@ -175,7 +178,7 @@ class YOLOv5RandomAffine(BaseTransform):
         height = in_h + 2 * self.border[1]
         width = in_w + 2 * self.border[0]
         if height <= 0 or width <= 0:
-            raise ValueError(
+            raise TransformArgumentError(
                 f'YOLOv5RandomAffine: border={self.border} leaves no output '
                 f'for an input of (h, w)=({in_h}, {in_w}).')
 
@@ -203,10 +206,7 @@ class YOLOv5RandomAffine(BaseTransform):
         orig_bboxes.rescale_([scaling_ratio, scaling_ratio])
         if 'gt_masks' in results:
             gt_masks = results['gt_masks']
-            if not isinstance(gt_masks, PolygonMasks):
-                raise TypeError('YOLOv5RandomAffine supports gt_masks of '
-                                'type PolygonMasks only, got '
-                                f'{type(gt_masks).__name__}')
+            check_polygon_masks(gt_masks, 'YOLOv5RandomAffine')
             gt_masks = self.warp_mask(
                 self.resample_masks(gt_masks), warp_matrix, width, height)
             # The boxes of the warped outlines fit the objects far better

@@ -1,85 +1,101 @@
 """YOLOX's MixUp: a jittered, maybe flipped partner image averaged in."""
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
-from mmengine.dataset import BaseDataset
 
 from yolokit.registry import TRANSFORMS
 from .base_mix_image_transform import BaseMixImageTransform, check_img_scale
+from .errors import check_ratio_range
+from .mix_image_ops import (blank_canvas, concat_instances, fit_into,
+                            instances_of, keep_inside, paste,
+                            present_instance_keys, write_mixed)
 
 __all__ = ['YOLOXMixUp']
+
+# YOLOX's MixUp moves no masks, so these are all it carries over.
+_CARRIED_KEYS = ('gt_bboxes', 'gt_bboxes_labels', 'gt_ignore_flags',
+                 'gt_keypoints')
+
+
+def _random_start(size: int, window: int) -> int:
+    """Start of a random ``window`` inside ``size`` (0 when it fits)."""
+    return np.random.randint(0, size - window) if size > window else 0
+
+
+def follow_partner_image(structure, scale: float, canvas_hw: Tuple[int, int],
+                         is_flip: bool, crop_xy: Tuple[int, int],
+                         out_hw: Tuple[int, int], clip: bool) -> None:
+    """Give the partner's boxes or keypoints (in place) the moves its image
+    got: scale by ``scale`` (fit times jitter), clip to the jittered
+    ``canvas_hw`` when ``clip``, mirror in it when ``is_flip``, shift by
+    ``-crop_xy`` and clip to the ``out_hw`` output when ``clip``."""
+    structure.rescale_([scale, scale])
+    if clip:
+        structure.clip_(list(canvas_hw))
+    if is_flip:
+        structure.flip_(list(canvas_hw), direction='horizontal')
+    structure.translate_([-crop_xy[0], -crop_xy[1]])
+    if clip:
+        structure.clip_(list(out_hw))
 
 
 @TRANSFORMS.register_module()
 class YOLOXMixUp(BaseMixImageTransform):
-    """MixUp data augmentation for YOLOX.
+    """Average the current image with a rescaled, maybe mirrored, window of
+    another one, as YOLOX does.
+
+    With ``img_scale = (w, h)`` and a current image of ``(H, W)``:
 
     .. code:: text
 
-                         mixup transform
-                +---------------+--------------+
-                | mixup image   |              |
-                |      +--------|--------+     |
-                |      |        |        |     |
-                +---------------+        |     |
-                |      |                 |     |
-                |      |      image      |     |
-                |      |                 |     |
-                |      |                 |     |
-                |      +-----------------+     |
-                |             pad              |
-                +------------------------------+
+        other image --keep-ratio fit, top-left--> +-------+-----+
+                                                  | other | pad |  (h, w)
+                                                  +-------+     |
+                                                  |  pad_val    |
+                                                  +-------------+
+                 | resize by jit ~ U(ratio_range)
+                 | mirror left-right if U(0, 1) > flip_ratio
+                 | pad with pad_val to at least (H, W)
+                 v
+             (H, W) window at a random (x_off, y_off)
+                 |
+        current image (H, W) -- 0.5 * current + 0.5 * window --> output
 
-    The partner image is resized, keeping its ratio, into the top-left of
-    an ``img_scale`` canvas filled with ``pad_val``; the canvas is scaled by
-    ``jit ~ U(ratio_range)``, flipped horizontally when ``U(0, 1) >
-    flip_ratio``, padded to at least the current image's size and randomly
-    cropped to it. The output is the 0.5/0.5 average of the two images; the
-    partner's boxes (moved the same way) are appended to the current ones.
+    ``y_off`` is drawn first, from ``[0, padded height - H)``, then
+    ``x_off`` from ``[0, padded width - W)``; each is 0 when there is no
+    room.
 
-    Required Keys:
+    The other image's boxes and keypoints get the same scale (fit ratio
+    times ``jit``), mirror and shift, and are appended to the current
+    image's. When the other image has no boxes, ``results`` is returned
+    as it is.
 
-    - img
-    - gt_bboxes (BaseBoxes[torch.float32]) (optional)
-    - gt_bboxes_labels (np.int64) (optional)
-    - gt_ignore_flags (bool) (optional)
-    - gt_keypoints (Keypoints) (optional)
-    - mix_results (List[dict])
-
-    Modified Keys:
-
-    - img
-    - img_shape
-    - gt_bboxes (optional)
-    - gt_bboxes_labels (optional)
-    - gt_ignore_flags (optional)
-    - gt_keypoints (optional)
+    The keys are those of :class:`BaseMixImageTransform`, except
+    ``gt_masks``, which are not mixed.
 
     Args:
-        img_scale (Tuple[int, int]): Canvas size for the partner image, in
-            ``(width, height)``. Defaults to (640, 640).
-        ratio_range (Tuple[float, float]): Range of the scale jitter of the
-            partner image. Defaults to (0.5, 1.5).
-        flip_ratio (float): Horizontal-flip threshold of the partner image.
-            Defaults to 0.5.
-        pad_val (float): Fill value. Defaults to 114.0.
-        bbox_clip_border (bool): Clip the partner's boxes (and keypoints) to
-            the output; if False, boxes not inside it are removed instead.
+        img_scale (Tuple[int, int]): ``(w, h)`` of the canvas the other
+            image is fitted into. Defaults to (640, 640).
+        ratio_range (Tuple[float, float]): Range of the scale jitter
+            ``jit`` of that canvas. Defaults to (0.5, 1.5).
+        flip_ratio (float): The canvas is mirrored when ``U(0, 1)`` exceeds
+            it. Defaults to 0.5.
+        pad_val (float): Fill value of the canvas and the padding.
+            Defaults to 114.0.
+        bbox_clip_border (bool): Clip the other image's boxes (keypoints
+            outside become invisible) to the jittered canvas and then to
+            the output; if False, boxes are left as they are and only
+            instances whose box lies wholly outside the output are dropped.
             Defaults to True.
-        pre_transform (Sequence[dict], optional): Transforms run on the
-            loaded partner image. Defaults to None.
-        prob (float): Probability of applying the transform.
-            Defaults to 1.0.
-        use_cached (bool): Draw the partner from a cache. Defaults to False.
-        max_cached_images (int): Maximum cache length. Defaults to 20.
-        random_pop (bool): Pop a random cache entry when full; FIFO if
-            False. Defaults to True.
-        max_refetch (int): Retries when the pre_transform returns None.
-            Defaults to 15.
+        max_cached_images (int): Cache capacity, at least 2.
+            Defaults to 20.
+        pre_transform, prob, use_cached, random_pop, max_refetch: See
+            :class:`BaseMixImageTransform`.
     """
 
     min_cached_images = 2
+    num_mix_results = 1
 
     def __init__(self,
                  img_scale: Tuple[int, int] = (640, 640),
@@ -94,136 +110,65 @@ class YOLOXMixUp(BaseMixImageTransform):
                  random_pop: bool = True,
                  max_refetch: int = 15):
         img_scale = check_img_scale(img_scale)
-        if not (len(ratio_range) == 2
-                and 0 < ratio_range[0] <= ratio_range[1]):
-            raise ValueError('ratio_range must be (low, high) with '
-                             f'0 < low <= high, got {ratio_range}')
-        super().__init__(
-            pre_transform=pre_transform,
-            prob=prob,
-            use_cached=use_cached,
-            max_cached_images=max_cached_images,
-            random_pop=random_pop,
-            max_refetch=max_refetch)
+        check_ratio_range(ratio_range, 'ratio_range', allow_zero=False)
+        super().__init__(pre_transform, prob, use_cached, max_cached_images,
+                         random_pop, max_refetch)
         self.img_scale = img_scale
         self.ratio_range = ratio_range
         self.flip_ratio = flip_ratio
         self.pad_val = pad_val
         self.bbox_clip_border = bbox_clip_border
 
-    def get_indexes(self, dataset: Union[BaseDataset, list]) -> int:
-        """One random index in ``[0, len(dataset))``.
-
-        Args:
-            dataset (BaseDataset | list): The dataset or the cache.
-
-        Returns:
-            int: The index.
-        """
-        return np.random.randint(0, len(dataset))
-
     def mix_img_transform(self, results: dict) -> dict:
-        """Mix ``results`` with its single ``mix_results`` entry.
-
-        Args:
-            results (dict): Result dict holding one ``mix_results`` entry.
-
-        Returns:
-            dict: The updated result dict (unchanged if the partner has no
-            boxes).
-        """
-        if len(results.get('mix_results', [])) != 1:
-            raise AssertionError('MixUp only support 2 images now! Got '
-                                 f"{len(results.get('mix_results', []))} "
-                                 'mix_results.')
-        other = results['mix_results'][0]
+        """Mix ``results`` with its one ``mix_results`` entry as the class
+        docstring describes; returns the updated ``results`` (unchanged if
+        that entry has no boxes)."""
+        other = self._mix_results_of(results)[0]
         name = type(self).__name__
-        other_boxes = self._require(other, 'gt_bboxes', name, 1)
-        if other_boxes.shape[0] == 0:
+        other_boxes = instances_of(other, ('gt_bboxes', ), name, 1)
+        if len(other_boxes['gt_bboxes']) == 0:
             return results
-        other_img = other['img']
 
         jit_factor = np.random.uniform(*self.ratio_range)
         is_flip = np.random.uniform(0, 1) > self.flip_ratio
 
-        # 1. keep-ratio resize into the top-left of an img_scale canvas
         canvas_w, canvas_h = self.img_scale
-        canvas = np.full((canvas_h, canvas_w, *other_img.shape[2:]),
-                         self.pad_val,
-                         dtype=other_img.dtype)
-        scale_ratio = min(canvas_h / other_img.shape[0],
-                          canvas_w / other_img.shape[1])
-        other_img = mmcv.imresize(other_img,
-                                  (int(other_img.shape[1] * scale_ratio),
-                                   int(other_img.shape[0] * scale_ratio)))
-        canvas[:other_img.shape[0], :other_img.shape[1]] = other_img
-
-        # 2. scale jitter and flip of the whole canvas
-        scale_ratio *= jit_factor
-        canvas = mmcv.imresize(canvas, (int(
-            canvas.shape[1] * jit_factor), int(canvas.shape[0] * jit_factor)))
+        tile, fit_ratio = fit_into(other['img'], self.img_scale)
+        canvas = blank_canvas((canvas_h, canvas_w), tile, self.pad_val)
+        paste(canvas, tile, (0, 0))
+        canvas = mmcv.imresize(
+            canvas, (int(canvas_w * jit_factor), int(canvas_h * jit_factor)))
         if is_flip:
             canvas = canvas[:, ::-1]
 
-        # 3. pad to at least the current image's size, then random crop
+        # pad, then cut a window of the current image's size, so that the
+        # two images can be averaged pixel by pixel
         ori_img = results['img']
-        origin_h, origin_w = canvas.shape[:2]
-        target_h, target_w = ori_img.shape[:2]
-        padded = np.full((max(origin_h, target_h), max(
-            origin_w, target_w), *canvas.shape[2:]),
-                         self.pad_val,
-                         dtype=canvas.dtype)
-        padded[:origin_h, :origin_w] = canvas
-        x_offset = y_offset = 0
-        if padded.shape[0] > target_h:
-            y_offset = np.random.randint(0, padded.shape[0] - target_h)
-        if padded.shape[1] > target_w:
-            x_offset = np.random.randint(0, padded.shape[1] - target_w)
-        cropped = padded[y_offset:y_offset + target_h,
-                         x_offset:x_offset + target_w]
+        jitter_hw = canvas.shape[:2]
+        out_hw = ori_img.shape[:2]
+        padded = blank_canvas(
+            tuple(max(a, b) for a, b in zip(jitter_hw, out_hw)), canvas,
+            self.pad_val)
+        paste(padded, canvas, (0, 0))
+        y_offset = _random_start(padded.shape[0], out_hw[0])
+        x_offset = _random_start(padded.shape[1], out_hw[1])
+        window = padded[y_offset:y_offset + out_hw[0],
+                        x_offset:x_offset + out_hw[1]]
 
-        # 4. move the partner's boxes the same way
-        other_boxes.rescale_([scale_ratio, scale_ratio])
-        if self.bbox_clip_border:
-            other_boxes.clip_([origin_h, origin_w])
-        if is_flip:
-            other_boxes.flip_([origin_h, origin_w], direction='horizontal')
-        other_boxes.translate_([-x_offset, -y_offset])
-        if self.bbox_clip_border:
-            other_boxes.clip_([target_h, target_w])
+        keys = present_instance_keys(results, _CARRIED_KEYS)
+        partner = instances_of(other, keys, name, 1)
+        for key in ('gt_bboxes', 'gt_keypoints'):
+            if key in partner:
+                partner[key] = partner[key].clone()
+                follow_partner_image(partner[key], fit_ratio * jit_factor,
+                                     jitter_hw, is_flip, (x_offset, y_offset),
+                                     out_hw, self.bbox_clip_border)
 
-        mixup_img = 0.5 * ori_img + 0.5 * cropped
-
-        new = {}
-        if 'gt_bboxes' in results:
-            new['gt_bboxes'] = type(other_boxes).cat(
-                [results['gt_bboxes'], other_boxes], dim=0)
-        for key in ('gt_bboxes_labels', 'gt_ignore_flags'):
-            if key in results:
-                new[key] = np.concatenate(
-                    [results[key],
-                     self._require(other, key, name, 1)], axis=0)
-        if 'gt_keypoints' in results:
-            kps = self._require(other, 'gt_keypoints', name, 1)
-            kps.rescale_([scale_ratio, scale_ratio])
-            if self.bbox_clip_border:
-                kps.clip_([origin_h, origin_w])
-            if is_flip:
-                kps.flip_([origin_h, origin_w], direction='horizontal')
-            kps.translate_([-x_offset, -y_offset])
-            if self.bbox_clip_border:
-                kps.clip_([target_h, target_w])
-            new['gt_keypoints'] = type(kps).cat([results['gt_keypoints'], kps],
-                                                0)
-
+        new = concat_instances([instances_of(results, keys, name, 0), partner])
         if not self.bbox_clip_border and 'gt_bboxes' in new:
-            inside = new['gt_bboxes'].is_inside([target_h, target_w]).numpy()
-            new = {key: value[inside] for key, value in new.items()}
-
-        results.update(new)
-        results['img'] = mixup_img.astype(np.uint8)
-        results['img_shape'] = mixup_img.shape[:2]
-        return results
+            new = keep_inside(new, out_hw)
+        mixup_img = 0.5 * ori_img + 0.5 * window
+        return write_mixed(results, mixup_img.astype(np.uint8), new)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(img_scale={self.img_scale}, '

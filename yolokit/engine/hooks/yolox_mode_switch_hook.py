@@ -29,7 +29,7 @@ def _datasets_with_pipeline(dataset, depth: int = 0) -> list:
 
 @HOOKS.register_module()
 class YOLOXModeSwitchHook(Hook):
-    """Switch the mode of YOLOX during training.
+    """Moves YOLOX into its final training stage.
 
     For the last epochs the strong augmentation (Mosaic, MixUp, random
     affine) is replaced by ``new_train_pipeline``, and the head's auxiliary

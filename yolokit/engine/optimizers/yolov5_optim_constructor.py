@@ -1,5 +1,6 @@
 """The optimizer constructor of YOLOv5: three parameter groups and weight
 decay adapted to the total batch size."""
+import logging
 from typing import List, Optional, Tuple
 
 import torch.nn as nn
@@ -10,26 +11,36 @@ from mmengine.optim import OptimWrapper
 
 from yolokit.registry import (OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS,
                               OPTIMIZERS)
+from yolokit.utils.errors import MissingConfigKeyError
 
-# Normalisation layers whose scale is not decayed. ``_NormBase`` covers
-# BatchNorm*d, SyncBatchNorm and InstanceNorm*d; GroupNorm and LayerNorm are
-# normalisation layers too (the original YOLOv5 excludes every "*Norm").
-_NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+# Normalisation layers whose scale is not decayed, as in MMYOLO 0.6.0:
+# ``_NormBase`` covers BatchNorm*d, SyncBatchNorm and InstanceNorm*d.
+# GroupNorm and LayerNorm weights are decayed with the conv weights; moving
+# them would change the group sizes, and MMYOLO optimizer states would no
+# longer load.
+_NORM_TYPES = (nn.modules.batchnorm._NormBase, )
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class YOLOv5OptimizerConstructor:
     """Build the optimizer wrapper of YOLOv5.
 
-    Parameters are split into three groups, in this order (the
-    :class:`~yolokit.engine.hooks.YOLOv5ParamSchedulerHook` relies on the
-    bias group being the last one):
+    Parameters are split into MMYOLO's three groups, in this order (the
+    :class:`~yolokit.engine.hooks.YOLOv5ParamSchedulerHook` warms up group
+    2 with ``warmup_bias_lr``):
 
-    1. weights of convolution/linear layers, with weight decay;
-    2. weights of normalisation layers (and any other parameter that is
-       neither a ``weight`` nor a ``bias`` of a module), without weight
-       decay;
-    3. biases, without weight decay.
+    0. the ``weight`` of every module that is not a BatchNorm-like layer
+       (convolutions, linear layers, GroupNorm, ...), with the (scaled)
+       ``weight_decay``;
+    1. the ``weight`` of BatchNorm/SyncBatchNorm/InstanceNorm layers;
+    2. the ``bias`` of every module.
+
+    Groups 1 and 2 carry no ``weight_decay`` of their own, so they take the
+    optimizer's default, as in MMYOLO: 0 for SGD and Adam (AdamW's default
+    is 0.01). With the same model, the groups hold the same parameters in
+    the same order as MMYOLO's, so its optimizer states load. A parameter
+    that is no module's ``weight`` or ``bias`` (MMYOLO leaves it out, so it
+    is never trained) is added to group 1, with a warning.
 
     If the optimizer config has ``batch_size_per_gpu``, it is removed from
     the config and the weight decay is adapted to the total batch size
@@ -60,7 +71,8 @@ class YOLOv5OptimizerConstructor:
         if paramwise_cfg is None:
             paramwise_cfg = {'base_total_batch_size': 64}
         if 'base_total_batch_size' not in paramwise_cfg:
-            raise KeyError(
+            # MMYOLO asserts this: an AssertionError that is a KeyError too
+            raise MissingConfigKeyError(
                 'YOLOv5OptimizerConstructor: `paramwise_cfg` must contain '
                 f'"base_total_batch_size", got {dict(paramwise_cfg)}')
         if not isinstance(optim_wrapper_cfg, dict):
@@ -98,7 +110,7 @@ class YOLOv5OptimizerConstructor:
     def _group_parameters(
         model: nn.Module
     ) -> Tuple[List[nn.Parameter], List[nn.Parameter], List[nn.Parameter]]:
-        """Split parameters into (decayed weights, norm/other, biases)."""
+        """Split parameters into (decayed weights, norm weights, biases)."""
         weights: List[nn.Parameter] = []
         norms: List[nn.Parameter] = []
         biases: List[nn.Parameter] = []
@@ -122,8 +134,18 @@ class YOLOv5OptimizerConstructor:
                     weight)
         # Parameters that are not a module's ``weight``/``bias`` (e.g. a
         # learnable scale) would otherwise never be optimized.
-        for param in model.parameters():
+        stray = [(name, p) for name, p in model.named_parameters()
+                 if id(p) not in seen]
+        for _, param in stray:
             add(norms, param)
+        if stray:
+            print_log(
+                f'{len(stray)} parameter(s) are no module\'s weight or bias '
+                f'({", ".join(name for name, _ in stray[:5])}): they are '
+                'optimized without weight decay in group 1. MMYOLO leaves '
+                'them out, so its optimizer states of this model do not load.',
+                logger='current',
+                level=logging.WARNING)
         return weights, norms, biases
 
     def __call__(self, model: nn.Module) -> OptimWrapper:
@@ -135,14 +157,13 @@ class YOLOv5OptimizerConstructor:
         weight_decay = self._scaled_weight_decay(optimizer_cfg, weight_decay)
 
         weights, norms, biases = self._group_parameters(model)
+        # Group 2 must be the biases: YOLOv5ParamSchedulerHook warms it up
+        # with its own learning rate. `weight_decay` was popped above, so
+        # groups 1 and 2 get the optimizer's default (MMYOLO's behaviour).
         optimizer_cfg['params'] = [
             dict(params=weights, weight_decay=weight_decay),
-            # Explicit 0 rather than the optimizer's default, which is not 0
-            # for every optimizer (AdamW: 0.01).
-            dict(params=norms, weight_decay=0.0),
-            # Must stay last: YOLOv5ParamSchedulerHook warms up group 2 with
-            # its own bias learning rate.
-            dict(params=biases, weight_decay=0.0),
+            dict(params=norms),
+            dict(params=biases),
         ]
         print_log(
             f'Optimizer groups: {len(biases)} .bias, {len(weights)} '

@@ -1,5 +1,4 @@
-"""CSPNeXt backbone of RTMDet (3-conv stem, CSPNeXt blocks, SPPF)."""
-import copy
+"""CSPNeXt, RTMDet's backbone (3-conv stem, CSPNeXt blocks, SPPF)."""
 import math
 from typing import List, Optional, Sequence, Union
 
@@ -9,62 +8,66 @@ from mmdet.models.layers import CSPLayer
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 
 from yolokit.registry import MODELS
-from ..layers import SPPFBottleneck
-from .base_backbone import BaseBackbone
+from ..layers.conv_recipe import ConvRecipe
+from ..utils.scaling import TRUNCATED_SCALING
+from .csp_backbone import (CSPStageBackbone, StageSpec, read_stage_specs,
+                           select_arch)
 
 
 @MODELS.register_module()
-class CSPNeXt(BaseBackbone):
-    """CSPNeXt backbone used in RTMDet.
+class CSPNeXt(CSPStageBackbone):
+    """RTMDet's feature extractor: CSP stages of large-kernel blocks.
 
-    Stem: three 3x3 convs (the first with stride 2). Each stage: a 3x3
-    stride-2 conv, an :class:`SPPFBottleneck` on the stage flagged
-    ``use_spp`` (the last one), then mmdet's ``CSPLayer`` built with
-    ``use_cspnext_block=True`` (CSPNeXt blocks: 3x3 conv followed by a 5x5
-    depth-wise separable conv) and optional channel attention. Channels scale
-    as ``int(c * widen_factor)`` and block counts as
-    ``max(round(n * deepen_factor), 1)``.
+    For a (B, 3, H, W) image and the P5 table at ``widen_factor=1``:
+
+    .. code:: text
+
+        index  layer   content                                 channels  s
+        0      stem    3x3/2, 3x3, 3x3 convs (32, 32, 64 ch)   64        2
+        1      stage1  3x3/2 conv, CSP (3 blocks)              128       4
+        2      stage2  3x3/2 conv, CSP (6 blocks)              256       8
+        3      stage3  3x3/2 conv, CSP (6 blocks)              512       16
+        4      stage4  3x3/2 conv, SPPF(5), CSP (3, no         1024      32
+                       shortcut)
+
+    The P6 table inserts a 768-channel stage4 (with shortcut, no SPPF), so
+    stage5 (1024 channels, stride 64) holds the SPPF. Output ``i`` is
+    (B, C_i, H / s_i, W / s_i). A CSP layer here is MMDetection's
+    ``CSPLayer`` with CSPNeXt blocks (3x3 conv, then a 5x5 depth-wise
+    separable conv) and, with ``channel_attention``, a squeeze-style
+    channel gate. Channels are truncated, ``int(c * widen_factor)``, and
+    block counts are ``max(round(n * deepen_factor), 1)``
+    (:data:`TRUNCATED_SCALING`).
 
     Args:
-        arch (str): ``'P5'`` (outputs at strides 8/16/32) or ``'P6'`` (one
-            more stage, up to stride 64). Defaults to ``'P5'``.
-        deepen_factor (float): Block-count multiplier. Defaults to 1.0.
-        widen_factor (float): Channel multiplier. Defaults to 1.0.
-        input_channels (int): Channels of the input image. Defaults to 3.
-        out_indices (Sequence[int]): Outputs to return (0 = stem).
-            Defaults to (2, 3, 4).
-        frozen_stages (int): Freeze the stem and stages 1..k; -1 freezes
-            nothing. Defaults to -1.
-        plugins (dict | list[dict], optional): Stage plugins, see
-            :meth:`BaseBackbone.make_stage_plugins`. Defaults to None.
-        use_depthwise (bool): Use depth-wise separable convs for the
-            downsampling convs and inside the CSP layers. Defaults to False.
+        arch (str): ``'P5'`` or ``'P6'``. Defaults to ``'P5'``.
+        use_depthwise (bool): Depth-wise separable stride-2 convs and CSP
+            blocks. Defaults to False.
         expand_ratio (float): Hidden-channel ratio of the CSP layers.
             Defaults to 0.5.
-        arch_ovewrite (list, optional): Replaces the arch table; one
-            ``[in, out, num_blocks, add_identity, use_spp]`` entry per stage.
-            (The misspelling is MMYOLO's API.) Defaults to None.
-        channel_attention (bool): Add channel attention to each CSP layer.
+        arch_ovewrite (list, optional): A table of ``[in, out, num_blocks,
+            add_identity, use_spp]`` rows used instead of ``arch`` (the
+            misspelling is MMYOLO's API). Defaults to None.
+        channel_attention (bool): Gate each CSP layer's output channels.
             Defaults to True.
-        conv_cfg (dict, optional): Conv layer config. Defaults to None.
-        norm_cfg (dict): Norm layer config. Defaults to ``dict(type='BN')``.
-        act_cfg (dict): Activation config.
-            Defaults to ``dict(type='SiLU', inplace=True)``.
-        norm_eval (bool): Keep BatchNorm layers in eval mode during
-            training. Defaults to False.
-        init_cfg (dict or list[dict], optional): Initialization config.
-            Defaults to Kaiming-uniform (``a=sqrt(5)``, fan_in) on Conv2d,
-            i.e. PyTorch's default conv initialization.
+        conv_cfg (dict, optional): Conv config of the stages (the stem
+            always uses ``nn.Conv2d``). Defaults to None.
+        init_cfg (dict or list[dict], optional): Defaults to Kaiming-uniform
+            (``a=sqrt(5)``, fan_in) on every Conv2d, i.e. PyTorch's default
+            conv initialisation applied through mmengine.
+        Others: as :class:`BaseBackbone`.
+
+    Raises:
+        UnknownArchError: ``arch`` is not a key of ``arch_settings`` (and
+            no ``arch_ovewrite`` is given).
 
     Example:
         >>> import torch
         >>> from yolokit.models import CSPNeXt
-        >>> model = CSPNeXt().eval()
-        >>> for out in model(torch.rand(1, 3, 416, 416)):
-        ...     print(tuple(out.shape))
-        (1, 256, 52, 52)
-        (1, 512, 26, 26)
-        (1, 1024, 13, 13)
+        >>> p6_s = CSPNeXt(arch='P6', out_indices=(2, 3, 4, 5),
+        ...                deepen_factor=0.33, widen_factor=0.5).eval()
+        >>> [tuple(o.shape[1:]) for o in p6_s(torch.rand(1, 3, 320, 320))]
+        [(128, 40, 40), (256, 20, 20), (384, 10, 10), (512, 5, 5)]
     """
     # Per stage: in_channels, out_channels, num_blocks, add_identity, use_spp
     arch_settings = {
@@ -74,6 +77,8 @@ class CSPNeXt(BaseBackbone):
                [256, 512, 6, True, False], [512, 768, 3, True, False],
                [768, 1024, 3, False, True]]
     }
+    scaling = TRUNCATED_SCALING
+    spp_before_csp = True
 
     def __init__(self,
                  arch: str = 'P5',
@@ -98,124 +103,42 @@ class CSPNeXt(BaseBackbone):
                      distribution='uniform',
                      mode='fan_in',
                      nonlinearity='leaky_relu')):
-        if arch_ovewrite:
-            arch_setting = _check_arch_ovewrite(arch_ovewrite)
-        elif arch in self.arch_settings:
-            arch_setting = copy.deepcopy(self.arch_settings[arch])
-        else:
-            raise ValueError(f'CSPNeXt: `arch` must be one of '
-                             f'{sorted(self.arch_settings)}, but got {arch!r}')
-        # read by the build_*_layer methods that the base __init__ calls
-        self.channel_attention = channel_attention
-        self.use_depthwise = use_depthwise
-        self.conv = DepthwiseSeparableConvModule \
-            if use_depthwise else ConvModule
+        owner = type(self).__name__
+        specs = (
+            read_stage_specs(arch_ovewrite, f'{owner}: arch_ovewrite')
+            if arch_ovewrite else select_arch(owner, self.arch_settings, arch))
+        self.use_depthwise, self.conv_cfg = use_depthwise, conv_cfg
         self.expand_ratio = expand_ratio
-        self.conv_cfg = conv_cfg
-        super().__init__(
-            arch_setting,
-            deepen_factor,
-            widen_factor,
-            input_channels=input_channels,
-            out_indices=out_indices,
-            frozen_stages=frozen_stages,
-            plugins=plugins,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg,
-            norm_eval=norm_eval,
-            init_cfg=init_cfg)
+        self.channel_attention = channel_attention
+        # MMYOLO's attribute for the stride-2 conv type, kept for code that
+        # reads it; the stages themselves follow use_depthwise
+        self.conv = (
+            DepthwiseSeparableConvModule if use_depthwise else ConvModule)
+        super().__init__(specs, deepen_factor, widen_factor, input_channels,
+                         out_indices, frozen_stages, plugins, norm_cfg,
+                         act_cfg, norm_eval, init_cfg)
 
     def build_stem_layer(self) -> nn.Module:
-        """Build the stem: three 3x3 convs, the first one with stride 2."""
-        stem_channels = int(self.arch_setting[0][0] * self.widen_factor)
-        mid_channels = int(self.arch_setting[0][0] * self.widen_factor // 2)
+        """Build the stem: 3x3/2 to half the stem width, 3x3, 3x3 to the
+        full width (``int(c * widen)``, the first row's input channels)."""
+        width = self.arch_setting[0].in_channels * self.widen_factor
+        half, full = int(width // 2), int(width)
+        convs = ConvRecipe(self.norm_cfg, self.act_cfg)
         return nn.Sequential(
-            ConvModule(
-                self.input_channels,
-                mid_channels,
-                3,
-                padding=1,
-                stride=2,
-                norm_cfg=self.norm_cfg,
-                act_cfg=self.act_cfg),
-            ConvModule(
-                mid_channels,
-                mid_channels,
-                3,
-                padding=1,
-                stride=1,
-                norm_cfg=self.norm_cfg,
-                act_cfg=self.act_cfg),
-            ConvModule(
-                mid_channels,
-                stem_channels,
-                3,
-                padding=1,
-                stride=1,
-                norm_cfg=self.norm_cfg,
-                act_cfg=self.act_cfg))
+            convs(self.input_channels, half, 3, stride=2),
+            convs(half, half, 3), convs(half, full, 3))
 
-    def build_stage_layer(self, stage_idx: int, setting: list) -> list:
-        """Build one stage: downsampling conv, optional SPPF, CSP layer.
-
-        Args:
-            stage_idx (int): Index of the stage (0-based).
-            setting (list): ``[in, out, num_blocks, add_identity, use_spp]``.
-
-        Returns:
-            list[nn.Module]: The stage's layers.
-        """
-        in_channels, out_channels, num_blocks, add_identity, use_spp = setting
-        in_channels = int(in_channels * self.widen_factor)
-        out_channels = int(out_channels * self.widen_factor)
-        num_blocks = max(round(num_blocks * self.deepen_factor), 1)
-
-        stage = [
-            self.conv(
-                in_channels,
-                out_channels,
-                3,
-                stride=2,
-                padding=1,
-                conv_cfg=self.conv_cfg,
-                norm_cfg=self.norm_cfg,
-                act_cfg=self.act_cfg)
-        ]
-        if use_spp:
-            stage.append(
-                SPPFBottleneck(
-                    out_channels,
-                    out_channels,
-                    kernel_sizes=5,
-                    conv_cfg=self.conv_cfg,
-                    norm_cfg=self.norm_cfg,
-                    act_cfg=self.act_cfg))
-        stage.append(
-            CSPLayer(
-                out_channels,
-                out_channels,
-                num_blocks=num_blocks,
-                add_identity=add_identity,
-                use_depthwise=self.use_depthwise,
-                use_cspnext_block=True,
-                expand_ratio=self.expand_ratio,
-                channel_attention=self.channel_attention,
-                conv_cfg=self.conv_cfg,
-                norm_cfg=self.norm_cfg,
-                act_cfg=self.act_cfg))
-        return stage
-
-
-def _check_arch_ovewrite(arch_ovewrite: list) -> list:
-    """Validate a user arch table and return a copy of it."""
-    if not isinstance(arch_ovewrite, (list, tuple)):
-        raise TypeError('CSPNeXt: arch_ovewrite must be a list of '
-                        '[in_channels, out_channels, num_blocks, add_identity, '
-                        f'use_spp] entries, but got {arch_ovewrite!r}')
-    for i, setting in enumerate(arch_ovewrite):
-        if not isinstance(setting, (list, tuple)) or len(setting) != 5:
-            raise ValueError(
-                f'CSPNeXt: arch_ovewrite[{i}] must be [in_channels, '
-                'out_channels, num_blocks, add_identity, use_spp], but got '
-                f'{setting!r}')
-    return [list(setting) for setting in arch_ovewrite]
+    def build_csp_block(self, spec: StageSpec) -> nn.Module:
+        """A ``CSPLayer`` of CSPNeXt blocks."""
+        return CSPLayer(
+            spec.out_channels,
+            spec.out_channels,
+            num_blocks=spec.num_blocks,
+            add_identity=spec.add_identity,
+            use_depthwise=self.use_depthwise,
+            use_cspnext_block=True,
+            expand_ratio=self.expand_ratio,
+            channel_attention=self.channel_attention,
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg)

@@ -1,49 +1,47 @@
-"""CSP-Darknet backbone of YOLOv5 (v6.1+, 6x6 conv stem, SPPF)."""
-import copy
+"""CSP-Darknet of YOLOv5 v6.1+ (6x6 conv stem, C3 stages, SPPF)."""
 from typing import List, Optional, Tuple, Union
 
-import torch
 import torch.nn as nn
-from mmcv.cnn import ConvModule
-from mmdet.models.layers import CSPLayer
 from mmdet.utils import ConfigType, OptMultiConfig
 
 from yolokit.registry import MODELS
-from ..layers import SPPFBottleneck
-from ..utils import make_divisible, make_round
-from .base_backbone import BaseBackbone
+from ..layers.conv_init import PyTorchConvInitMixin
+from ..layers.conv_recipe import ConvRecipe
+from ..utils import make_divisible
+from .csp_backbone import CSPStageBackbone, select_arch
 
 
 @MODELS.register_module()
-class YOLOv5CSPDarknet(BaseBackbone):
-    """CSP-Darknet backbone used in YOLOv5.
+class YOLOv5CSPDarknet(PyTorchConvInitMixin, CSPStageBackbone):
+    """YOLOv5's feature extractor: five stride-2 layers of C3 blocks.
 
-    Stem: 6x6 stride-2 conv. Each stage: 3x3 stride-2 conv, then a
-    ``CSPLayer`` (C3); the last stage ends with an :class:`SPPFBottleneck`.
-    Channels scale with :func:`make_divisible`, block counts with
-    :func:`make_round`.
+    For a (B, 3, H, W) image and the P5 table at ``widen_factor=1``:
+
+    .. code:: text
+
+        index  layer   content                           channels  stride
+        0      stem    6x6/2 conv                        64        2
+        1      stage1  3x3/2 conv, C3 (3 blocks)         128       4
+        2      stage2  3x3/2 conv, C3 (6 blocks)         256       8
+        3      stage3  3x3/2 conv, C3 (9 blocks)         512       16
+        4      stage4  3x3/2 conv, C3 (3 blocks), SPPF   1024      32
+
+    The P6 table inserts a 768-channel stage4 without SPPF, so stage5
+    (1024 channels, stride 64) ends with the SPPF (k = 5). Output ``i`` is
+    (B, C_i, H / s_i, W / s_i). Channels are scaled with
+    :func:`make_divisible` (multiples of 8), block counts with
+    :func:`make_round`; yolov5s (0.33, 0.50) has a 32-channel stem, stages
+    of 64/128/256/512 channels and 1/2/3/1 blocks. The C3 block is
+    MMDetection's ``CSPLayer``; every conv is conv -> BN -> SiLU.
 
     Args:
-        arch (str): ``'P5'`` (4 stages, strides up to 32) or ``'P6'``
-            (5 stages, strides up to 64). Defaults to ``'P5'``.
-        plugins (dict | list[dict], optional): Stage plugins, see
-            :meth:`BaseBackbone.make_stage_plugins`. Defaults to None.
-        deepen_factor (float): Block-count multiplier. Defaults to 1.0.
-        widen_factor (float): Channel multiplier. Defaults to 1.0.
-        input_channels (int): Channels of the input image. Defaults to 3.
-        out_indices (Tuple[int]): Outputs to return (0 = stem).
-            Defaults to (2, 3, 4).
-        frozen_stages (int): Freeze the stem and stages 1..k; -1 freezes
-            nothing. Defaults to -1.
-        norm_cfg (dict): Norm layer config.
-            Defaults to ``dict(type='BN', momentum=0.03, eps=0.001)``.
-        act_cfg (dict): Activation config.
-            Defaults to ``dict(type='SiLU', inplace=True)``.
-        norm_eval (bool): Keep BatchNorm layers in eval mode during
-            training. Defaults to False.
-        init_cfg (dict or list[dict], optional): Initialization config.
-            Defaults to None (PyTorch's default conv initialization, as the
-            original YOLOv5).
+        arch (str): ``'P5'`` or ``'P6'``. Defaults to ``'P5'``.
+        Others: as :class:`BaseBackbone`. Without ``init_cfg`` (the
+        default), :meth:`init_weights` gives every conv PyTorch's default
+        initialisation, as the original YOLOv5 does.
+
+    Raises:
+        UnknownArchError: ``arch`` is not a key of ``arch_settings``.
 
     Example:
         >>> import torch
@@ -77,100 +75,14 @@ class YOLOv5CSPDarknet(BaseBackbone):
                  act_cfg: ConfigType = dict(type='SiLU', inplace=True),
                  norm_eval: bool = False,
                  init_cfg: OptMultiConfig = None):
-        if arch not in self.arch_settings:
-            raise ValueError(f'{type(self).__name__}: `arch` must be one of '
-                             f'{sorted(self.arch_settings)}, but got {arch!r}')
-        super().__init__(
-            self._stage_settings(arch),
-            deepen_factor,
-            widen_factor,
-            input_channels=input_channels,
-            out_indices=out_indices,
-            plugins=plugins,
-            frozen_stages=frozen_stages,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg,
-            norm_eval=norm_eval,
-            init_cfg=init_cfg)
-
-    def _stage_settings(self, arch: str) -> list:
-        """A copy of the stage table of ``arch`` (subclasses may edit it)."""
-        return copy.deepcopy(self.arch_settings[arch])
+        specs = select_arch(type(self).__name__, self.arch_settings, arch)
+        super().__init__(specs, deepen_factor, widen_factor, input_channels,
+                         out_indices, frozen_stages, plugins, norm_cfg,
+                         act_cfg, norm_eval, init_cfg)
 
     def build_stem_layer(self) -> nn.Module:
-        """Build the 6x6 stride-2 conv stem."""
-        return ConvModule(
-            self.input_channels,
-            make_divisible(self.arch_setting[0][0], self.widen_factor),
-            kernel_size=6,
-            stride=2,
-            padding=2,
-            norm_cfg=self.norm_cfg,
-            act_cfg=self.act_cfg)
-
-    def build_stage_layer(self, stage_idx: int, setting: list) -> list:
-        """Build one stage: downsampling conv, CSP block, optional SPPF.
-
-        Args:
-            stage_idx (int): Index of the stage (0-based).
-            setting (list): ``[in, out, num_blocks, add_identity, use_spp]``.
-
-        Returns:
-            list[nn.Module]: The stage's layers.
-        """
-        in_channels, out_channels, num_blocks, add_identity, use_spp = setting
-
-        in_channels = make_divisible(in_channels, self.widen_factor)
-        out_channels = make_divisible(out_channels, self.widen_factor)
-        num_blocks = make_round(num_blocks, self.deepen_factor)
-        stage = [
-            ConvModule(
-                in_channels,
-                out_channels,
-                kernel_size=3,
-                stride=2,
-                padding=1,
-                norm_cfg=self.norm_cfg,
-                act_cfg=self.act_cfg),
-            self.build_csp_block(out_channels, num_blocks, add_identity)
-        ]
-        if use_spp:
-            stage.append(
-                SPPFBottleneck(
-                    out_channels,
-                    out_channels,
-                    kernel_sizes=5,
-                    norm_cfg=self.norm_cfg,
-                    act_cfg=self.act_cfg))
-        return stage
-
-    def build_csp_block(self, channels: int, num_blocks: int,
-                        add_identity: bool) -> nn.Module:
-        """Build the stage's CSP block: a ``CSPLayer`` (C3) for YOLOv5."""
-        return CSPLayer(
-            channels,
-            channels,
-            num_blocks=num_blocks,
-            add_identity=add_identity,
-            norm_cfg=self.norm_cfg,
-            act_cfg=self.act_cfg)
-
-    def _plugin_in_channels(self, setting: list) -> int:
-        # The stage really outputs make_divisible(out, widen); the base
-        # class's int(out * widen) differs for non-standard widen factors
-        # (e.g. 0.33) and would give plugins the wrong channel count.
-        return make_divisible(setting[1], self.widen_factor)
-
-    def init_weights(self) -> None:
-        """Initialize the parameters.
-
-        Without ``init_cfg``, every Conv2d gets PyTorch's default
-        initialization again (as in the original YOLOv5); otherwise
-        ``init_cfg`` is applied.
-        """
-        if self.init_cfg is None:
-            for m in self.modules():
-                if isinstance(m, torch.nn.Conv2d):
-                    m.reset_parameters()
-        else:
-            super().init_weights()
+        """Build the 6x6 stride-2 conv stem (padding 2)."""
+        stem_channels = make_divisible(self.arch_setting[0].in_channels,
+                                       self.widen_factor)
+        return ConvRecipe(self.norm_cfg, self.act_cfg)(
+            self.input_channels, stem_channels, 6, stride=2, padding=2)

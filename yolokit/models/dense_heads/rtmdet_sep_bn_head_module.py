@@ -4,8 +4,7 @@ from typing import Sequence, Tuple
 import torch.nn as nn
 from mmcv.cnn import ConvModule, is_norm
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
-from mmengine.model import (BaseModule, bias_init_with_prob, constant_init,
-                            normal_init)
+from mmengine.model import BaseModule, bias_init_with_prob
 from torch import Tensor
 
 from yolokit.registry import MODELS
@@ -125,17 +124,24 @@ class RTMDetSepBNHeadModule(BaseModule):
                     self.reg_convs[n][i].conv = self.reg_convs[0][i].conv
 
     def init_weights(self) -> None:
-        """Normal(0, 0.01) convs, unit norms, class bias prior 0.01."""
+        """Small random convs and a rare-object prior for the classifier.
+
+        Every conv weight ~ N(0, 0.01) with zero bias, every norm layer the
+        identity (weight 1, bias 0), and the class predictors' bias
+        ``-log((1 - p) / p)`` with ``p = 0.01``, so that each class starts
+        at probability 0.01 (the focal-loss prior of RetinaNet).
+        """
         super().init_weights()
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                normal_init(m, mean=0, std=0.01)
-            if is_norm(m):
-                constant_init(m, 1)
-        bias_cls = bias_init_with_prob(0.01)
-        for rtm_cls, rtm_reg in zip(self.rtm_cls, self.rtm_reg):
-            normal_init(rtm_cls, std=0.01, bias=bias_cls)
-            normal_init(rtm_reg, std=0.01)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.normal_(module.weight, mean=0, std=0.01)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif is_norm(module):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        for predictor in self.rtm_cls:
+            nn.init.constant_(predictor.bias, bias_init_with_prob(0.01))
 
     def forward(self, feats: Tuple[Tensor, ...]) -> tuple:
         """Predict class scores and box distances on every level.
@@ -154,15 +160,18 @@ class RTMDetSepBNHeadModule(BaseModule):
                 f'RTMDetSepBNHeadModule has {len(self.featmap_strides)} '
                 f'levels (featmap_strides={list(self.featmap_strides)}) but '
                 f'got {len(feats)} feature maps')
-        cls_scores = []
-        bbox_preds = []
-        for idx, x in enumerate(feats):
-            cls_feat = x
-            for layer in self.cls_convs[idx]:
-                cls_feat = layer(cls_feat)
-            reg_feat = x
-            for layer in self.reg_convs[idx]:
-                reg_feat = layer(reg_feat)
-            cls_scores.append(self.rtm_cls[idx](cls_feat))
-            bbox_preds.append(self.rtm_reg[idx](reg_feat))
+        cls_scores, bbox_preds = [], []
+        for level, x in enumerate(feats):
+            cls_feat = run_in_order(self.cls_convs[level], x)
+            reg_feat = run_in_order(self.reg_convs[level], x)
+            cls_scores.append(self.rtm_cls[level](cls_feat))
+            bbox_preds.append(self.rtm_reg[level](reg_feat))
         return tuple(cls_scores), tuple(bbox_preds)
+
+
+def run_in_order(layers: Sequence[nn.Module], x: Tensor) -> Tensor:
+    """``x`` through ``layers`` one after the other (a ModuleList kept for
+    its checkpoint keys ``cls_convs.{level}.{i}``, not a Sequential)."""
+    for layer in layers:
+        x = layer(x)
+    return x

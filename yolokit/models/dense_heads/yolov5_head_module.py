@@ -12,6 +12,20 @@ from yolokit.registry import MODELS
 from ..utils import make_divisible
 
 
+def widened_level_channels(owner: str, in_channels: Union[int, Sequence[int]],
+                           num_levels: int,
+                           widen_factor: float) -> List[int]:
+    """Input channels of each level after ``widen_factor``; an int stands
+    for every level. ``owner`` names the module in the error."""
+    if isinstance(in_channels, int):
+        in_channels = [in_channels] * num_levels
+    if len(in_channels) != num_levels:
+        raise ValueError(
+            f'{owner}: in_channels has {len(in_channels)} entries but '
+            f'featmap_strides has {num_levels} levels')
+    return [make_divisible(c, widen_factor) for c in in_channels]
+
+
 @MODELS.register_module()
 class YOLOv5HeadModule(BaseModule):
     """YOLOv5 head module: one unshared 1x1 conv per level.
@@ -42,19 +56,14 @@ class YOLOv5HeadModule(BaseModule):
         self.num_classes = num_classes
         self.widen_factor = widen_factor
         self.featmap_strides = featmap_strides
-        self.num_out_attrib = 5 + self.num_classes
-        self.num_levels = len(self.featmap_strides)
+        self.num_levels = len(featmap_strides)
         self.num_base_priors = num_base_priors
-
-        if isinstance(in_channels, int):
-            in_channels = [in_channels] * self.num_levels
-        if len(in_channels) != self.num_levels:
-            raise ValueError(
-                f'YOLOv5HeadModule: in_channels has {len(in_channels)} '
-                f'entries but featmap_strides has {self.num_levels} levels')
-        self.in_channels = [
-            make_divisible(c, widen_factor) for c in in_channels
-        ]
+        # per prior: 4 box values, 1 objectness, then the class scores
+        self.num_out_attrib = 5 + num_classes
+        self.in_channels = widened_level_channels(type(self).__name__,
+                                                  in_channels,
+                                                  self.num_levels,
+                                                  widen_factor)
         self._init_layers()
 
     def _init_layers(self) -> None:
@@ -64,35 +73,34 @@ class YOLOv5HeadModule(BaseModule):
             for c in self.in_channels)
 
     def init_weights(self) -> None:
-        """Initialize the biases of the prediction convs.
+        """Default init, then prior biases (see :func:`prior_bias_offsets`).
 
-        On top of the default initialization, the objectness bias of a level
-        of stride ``s`` is raised by ``log(8 / (640 / s)**2)`` (a prior of
-        about 8 objects per 640x640 image) and every class bias by
-        ``log(0.6 / (num_classes - 0.999999))``.
+        The offsets are added to the default biases, so they are applied
+        only on the first call: a second call would add them twice.
         """
         first_call = not self.is_init
         super().init_weights()
         if not first_call:
-            # the offsets are relative; adding them twice would double them
             return
-        cls_offset = math.log(0.6 / (self.num_classes - 0.999999))
         for conv, stride in zip(self.convs_pred, self.featmap_strides):
-            bias = conv.bias.data.view(self.num_base_priors, -1)
-            bias[:, 4] += math.log(8 / (640 / stride)**2)
-            bias[:, 5:] += cls_offset
+            obj_offset, cls_offset = prior_bias_offsets(
+                self.num_classes, stride)
+            per_prior = conv.bias.data.view(self.num_base_priors,
+                                            self.num_out_attrib)
+            per_prior[:, 4] += obj_offset
+            per_prior[:, 5:] += cls_offset
 
     def forward(self, x: Tuple[Tensor]) -> Tuple[List]:
-        """Run every level.
+        """Predict every level.
 
         Args:
             x (tuple[Tensor]): One feature map ``(B, C_i, H_i, W_i)`` per
                 level.
 
         Returns:
-            tuple[list[Tensor]]: Per-level class scores
-            ``(B, na * num_classes, H, W)``, box predictions
-            ``(B, na * 4, H, W)`` and objectnesses ``(B, na, H, W)``.
+            tuple[list[Tensor]]: Per level class scores ``(B, A * C, H, W)``,
+            box predictions ``(B, A * 4, H, W)`` and objectnesses
+            ``(B, A, H, W)`` (A priors per position).
         """
         if len(x) != self.num_levels:
             raise ValueError(f'YOLOv5HeadModule expects {self.num_levels} '
@@ -101,13 +109,26 @@ class YOLOv5HeadModule(BaseModule):
 
     def forward_single(self, x: Tensor,
                        convs: nn.Module) -> Tuple[Tensor, Tensor, Tensor]:
-        """Run one level: returns class scores, box predictions and
-        objectnesses."""
-        pred_map = convs(x)
-        bs, _, ny, nx = pred_map.shape
-        pred_map = pred_map.view(bs, self.num_base_priors, self.num_out_attrib,
-                                 ny, nx)
-        cls_score = pred_map[:, :, 5:, ...].reshape(bs, -1, ny, nx)
-        bbox_pred = pred_map[:, :, :4, ...].reshape(bs, -1, ny, nx)
-        objectness = pred_map[:, :, 4:5, ...].reshape(bs, -1, ny, nx)
-        return cls_score, bbox_pred, objectness
+        """One level: the conv's channels hold, prior after prior, 4 box
+        values, the objectness and the class scores; split them."""
+        out = convs(x)
+        b, _, h, w = out.shape
+        per_prior = out.view(b, self.num_base_priors, self.num_out_attrib, h,
+                             w)
+        box, obj, cls = per_prior.split((4, 1, self.num_classes), dim=2)
+        return tuple(t.reshape(b, -1, h, w) for t in (cls, box, obj))
+
+
+def prior_bias_offsets(num_classes: int, stride: int) -> Tuple[float, float]:
+    """YOLOv5's bias priors of a level of ``stride``.
+
+    The objectness starts near 8 objects per 640x640 image, spread over
+    the ``(640 / stride) ** 2`` cells: ``log(8 / (640 / stride) ** 2)``; the
+    class scores near 0.6 split over the classes:
+    ``log(0.6 / (num_classes - 0.999999))``.
+
+    Returns:
+        tuple[float, float]: Offsets of the objectness and class biases.
+    """
+    return (math.log(8 / (640 / stride)**2),
+            math.log(0.6 / (num_classes - 0.999999)))

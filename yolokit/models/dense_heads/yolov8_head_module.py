@@ -11,7 +11,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from yolokit.registry import MODELS
-from ..utils import make_divisible
+from .yolov5_head_module import widened_level_channels
 
 
 @MODELS.register_module()
@@ -67,15 +67,10 @@ class YOLOv8HeadModule(BaseModule):
         self.widen_factor = widen_factor
         self.reg_max = reg_max
 
-        if isinstance(in_channels, int):
-            in_channels = [in_channels] * self.num_levels
-        if len(in_channels) != self.num_levels:
-            raise ValueError(
-                f'YOLOv8HeadModule: in_channels has {len(in_channels)} '
-                f'entries but featmap_strides has {self.num_levels} levels')
-        self.in_channels = [
-            make_divisible(c, widen_factor) for c in in_channels
-        ]
+        self.in_channels = widened_level_channels(type(self).__name__,
+                                                  in_channels,
+                                                  self.num_levels,
+                                                  widen_factor)
         self._init_layers()
 
     def _branch(self, in_channels: int, mid_channels: int,
@@ -118,32 +113,30 @@ class YOLOv8HeadModule(BaseModule):
             persistent=False)
 
     def init_weights(self, prior_prob: float = 0.01) -> None:
-        """Initialize the weights and the prediction biases.
-
-        The regression biases are set to 1.0 and the class biases of a level
-        of stride ``s`` to ``log(5 / num_classes / (640 / s)**2)`` (about 5
-        objects per 640x640 image). ``prior_prob`` is unused; it is kept for
-        API compatibility.
+        """Default init, then the prediction biases: 1.0 for the distance
+        bins, and for the classes of a level of stride ``s``
+        ``log(5 / num_classes / (640 / s) ** 2)`` (about 5 objects per
+        640x640 image). ``prior_prob`` is unused; MMYOLO has it too.
         """
         super().init_weights()
         for reg_pred, cls_pred, stride in zip(self.reg_preds, self.cls_preds,
                                               self.featmap_strides):
-            reg_pred[-1].bias.data[:] = 1.0
-            cls_pred[-1].bias.data[:self.num_classes] = math.log(
-                5 / self.num_classes / (640 / stride)**2)
+            nn.init.constant_(reg_pred[-1].bias, 1.0)
+            nn.init.constant_(
+                cls_pred[-1].bias,
+                math.log(5 / self.num_classes / (640 / stride)**2))
 
     def forward(self, x: Tuple[Tensor]) -> Tuple[List]:
-        """Run every level.
+        """Predict every level.
 
         Args:
             x (tuple[Tensor]): One feature map ``(B, C_i, H_i, W_i)`` per
                 level.
 
         Returns:
-            tuple[list[Tensor]]: Per-level class scores
-            ``(B, num_classes, H, W)`` and distances ``(B, 4, H, W)`` (in
-            stride units); in training mode also the distance logits
-            ``(B, H * W, 4, reg_max)``.
+            tuple[list[Tensor]]: Per level class logits ``(B, C, H, W)`` and
+            distances ``(B, 4, H, W)`` in stride units; in training mode
+            also the distance logits ``(B, H * W, 4, R)``.
         """
         if len(x) != self.num_levels:
             raise ValueError(f'YOLOv8HeadModule expects {self.num_levels} '
@@ -153,21 +146,24 @@ class YOLOv8HeadModule(BaseModule):
 
     def forward_single(self, x: Tensor, cls_pred: nn.ModuleList,
                        reg_pred: nn.ModuleList) -> Tuple:
-        """Run one level; see :meth:`forward` for the outputs."""
+        """One level; see :meth:`forward` for the outputs."""
         b, _, h, w = x.shape
-        cls_logit = cls_pred(x)
+        cls_logits = cls_pred(x)
         reg_out = reg_pred(x)
         # channels are ordered (side, bin), as in the original model
-        bbox_dist_preds = reg_out.reshape(b, 4, self.reg_max,
-                                          h * w).permute(0, 3, 1, 2)
-        if self.reg_max > 1:
-            # expectation over the bins: (B, HW, 4)
-            bbox_preds = bbox_dist_preds.softmax(3).matmul(
-                self.proj.view(-1, 1)).squeeze(-1)
-            bbox_preds = bbox_preds.transpose(1, 2).reshape(b, -1, h, w)
+        dist_logits = reg_out.reshape(b, 4, self.reg_max,
+                                      h * w).permute(0, 3, 1, 2)
+        if self.reg_max == 1:
+            distances = reg_out  # a single bin is the distance itself
         else:
-            # a single bin is the distance itself
-            bbox_preds = reg_out
+            distances = expected_distance(dist_logits, self.proj).transpose(
+                1, 2).reshape(b, 4, h, w)
         if self.training:
-            return cls_logit, bbox_preds, bbox_dist_preds
-        return cls_logit, bbox_preds
+            return cls_logits, distances, dist_logits
+        return cls_logits, distances
+
+
+def expected_distance(dist_logits: Tensor, bins: Tensor) -> Tensor:
+    """``(..., R)`` logits over the distances ``bins (R,)`` -> their
+    expectation ``(...)``: the integral form of Distribution Focal Loss."""
+    return dist_logits.softmax(-1).matmul(bins.view(-1, 1)).squeeze(-1)

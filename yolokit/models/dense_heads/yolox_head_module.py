@@ -13,8 +13,7 @@ from yolokit.registry import MODELS
 
 @MODELS.register_module()
 class YOLOXHeadModule(BaseModule):
-    """YOLOXHead head module used in `YOLOX
-    <https://arxiv.org/abs/2107.08430>`_.
+    """Prediction branches of the YOLOX head (arXiv 2107.08430).
 
     Per level, two separate towers of ``stacked_convs`` 3x3 convs process
     the input feature: the classification tower feeds a 1x1 conv to

@@ -1,36 +1,38 @@
-"""Cross Stage Partial layer with two convolutions (YOLOv8's "C2f")."""
+"""YOLOv8's C2f: a CSP layer that keeps every block's output."""
 import torch
 import torch.nn as nn
-from mmcv.cnn import ConvModule
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from .conv_recipe import ConvRecipe
 from .darknet_bottleneck import DarknetBottleneck
 
 
 class CSPLayerWithTwoConv(BaseModule):
-    """CSP layer with two convs, YOLOv8's C2f block.
+    """Split, chain the blocks on one half, fuse all intermediate maps.
 
-    ``main_conv`` (1x1) produces ``2 * mid`` channels that are split into two
-    halves; the blocks run one after another on the second half and every
-    intermediate result is kept, so ``final_conv`` (1x1) fuses
-    ``(2 + num_blocks) * mid`` channels. Spatial size is kept.
+    With ``m = int(out_channels * expand_ratio)`` and ``n = num_blocks``::
+
+        a, b0 = split(main_conv(x), [m, m])        # 1x1: in -> 2m
+        b_k = blocks[k - 1](b_{k-1}),  k = 1..n    # 3x3 + 3x3, m -> m
+        y = final_conv(cat(a, b0, b1, ..., bn))    # 1x1: (2 + n) m -> out
+
+    (B, in, H, W) -> (B, out, H, W). Unlike MMDetection's ``CSPLayer`` (C3),
+    there is no separate short-cut conv: ``a`` is the first half of the one
+    ``main_conv``, and the fusion sees every block's output, not only the
+    last.
 
     Args:
         in_channels (int): Input channels.
         out_channels (int): Output channels.
-        expand_ratio (float): ``mid = int(out_channels * expand_ratio)``.
-            Defaults to 0.5.
+        expand_ratio (float): ``m / out_channels``. Defaults to 0.5.
         num_blocks (int): Number of 3x3/3x3 :class:`DarknetBottleneck`
             blocks. Defaults to 1.
-        add_identity (bool): Residual connection in the blocks.
-            Defaults to True.
-        conv_cfg (dict, optional): Conv layer config. Defaults to None.
-        norm_cfg (dict): Norm layer config.
-            Defaults to ``dict(type='BN', momentum=0.03, eps=0.001)``.
-        act_cfg (dict): Activation config.
-            Defaults to ``dict(type='SiLU', inplace=True)``.
+        add_identity (bool): Shortcut inside each block. Defaults to True.
+        conv_cfg, norm_cfg, act_cfg (dict): Configs of every conv, blocks
+            included (defaults: ``nn.Conv2d``, BN with momentum 0.03 and
+            eps 0.001, SiLU).
         init_cfg (dict or list[dict], optional): Initialization config.
             Defaults to None.
     """
@@ -56,38 +58,26 @@ class CSPLayerWithTwoConv(BaseModule):
                 'CSPLayerWithTwoConv: int(out_channels * expand_ratio) must '
                 f'be >= 1, but got out_channels={out_channels}, '
                 f'expand_ratio={expand_ratio}')
-        self.main_conv = ConvModule(
-            in_channels,
-            2 * self.mid_channels,
-            1,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
-        self.final_conv = ConvModule(
-            (2 + num_blocks) * self.mid_channels,
-            out_channels,
-            1,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
+        mid = self.mid_channels
+        convs = ConvRecipe(norm_cfg, act_cfg, conv_cfg)
+        # attribute names and this order give MMYOLO's checkpoint keys
+        self.main_conv = convs(in_channels, 2 * mid, 1)
+        self.final_conv = convs((2 + num_blocks) * mid, out_channels, 1)
         self.blocks = nn.ModuleList(
             DarknetBottleneck(
-                self.mid_channels,
-                self.mid_channels,
+                mid,
+                mid,
                 expansion=1,
                 kernel_size=(3, 3),
                 padding=(1, 1),
                 add_identity=add_identity,
-                use_depthwise=False,
                 conv_cfg=conv_cfg,
                 norm_cfg=norm_cfg,
                 act_cfg=act_cfg) for _ in range(num_blocks))
 
     def forward(self, x: Tensor) -> Tensor:
-        """Forward pass, ``(N, in, H, W) -> (N, out, H, W)``."""
-        outs = list(
-            self.main_conv(x).split((self.mid_channels, self.mid_channels),
-                                    dim=1))
+        """(B, in, H, W) -> (B, out, H, W), see the class docstring."""
+        maps = list(self.main_conv(x).chunk(2, dim=1))  # a, b0: (B, m, H, W)
         for block in self.blocks:
-            outs.append(block(outs[-1]))
-        return self.final_conv(torch.cat(outs, dim=1))
+            maps.append(block(maps[-1]))
+        return self.final_conv(torch.cat(maps, dim=1))

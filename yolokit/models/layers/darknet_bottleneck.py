@@ -1,37 +1,43 @@
-"""Darknet bottleneck with configurable kernel sizes (YOLOv8 C2f blocks)."""
+"""Residual pair of convs whose two kernel sizes are arguments."""
 from typing import Sequence
 
-from mmcv.cnn import ConvModule, DepthwiseSeparableConvModule
 from mmdet.models.layers.csp_layer import \
     DarknetBottleneck as MMDetDarknetBottleneck
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.model import BaseModule
+
+from .conv_recipe import ConvRecipe
+
+
+def _check_pair(name: str, value) -> None:
+    if not isinstance(value, Sequence) or len(value) != 2:
+        raise ValueError(f'DarknetBottleneck: `{name}` must be a sequence of '
+                         f'two ints (conv1, conv2), but got {value!r}')
 
 
 class DarknetBottleneck(MMDetDarknetBottleneck):
-    """Two stacked convs with an optional residual connection.
+    """``y = conv2(conv1(x)) + x``; the shortcut only when it fits.
 
-    ``out = conv2(conv1(x)) (+ x)``. Unlike MMDetection's block (a fixed
-    1x1 then 3x3), the kernel size and padding of both convs are arguments;
-    YOLOv8 uses 3x3 for both. The forward pass is MMDetection's.
+    ``conv1`` (k1 x k1) maps ``in_channels`` to ``hidden = int(out_channels
+    * expansion)`` and ``conv2`` (k2 x k2, stride 1) maps ``hidden`` to
+    ``out_channels``; the sum with ``x`` is taken when ``add_identity`` and
+    ``in_channels == out_channels``. (B, in, H, W) -> (B, out, H, W) for
+    'same' paddings. MMDetection's block fixes (k1, k2) = (1, 3); YOLOv8's
+    C2f uses (3, 3) with ``expansion=1``. The forward pass is inherited from
+    MMDetection's class, so ``isinstance`` checks against it hold.
 
     Args:
         in_channels (int): Input channels.
         out_channels (int): Output channels.
-        expansion (float): Ratio of hidden to output channels,
-            ``hidden = int(out_channels * expansion)``. Defaults to 0.5.
-        kernel_size (Sequence[int]): Kernel sizes of conv1 and conv2.
-            Defaults to (1, 3).
+        expansion (float): ``hidden / out_channels``. Defaults to 0.5.
+        kernel_size (Sequence[int]): (k1, k2). Defaults to (1, 3).
         padding (Sequence[int]): Paddings of conv1 and conv2.
             Defaults to (0, 1).
-        add_identity (bool): Add the input to the output; only applied when
-            ``in_channels == out_channels``. Defaults to True.
-        use_depthwise (bool): Make conv2 depthwise-separable.
+        add_identity (bool): Allow the shortcut. Defaults to True.
+        use_depthwise (bool): Make conv2 depth-wise separable.
             Defaults to False.
-        conv_cfg (dict, optional): Conv layer config. Defaults to None.
-        norm_cfg (dict): Norm layer config.
-            Defaults to ``dict(type='BN', momentum=0.03, eps=0.001)``.
-        act_cfg (dict): Activation config.
-            Defaults to ``dict(type='SiLU', inplace=True)``.
+        conv_cfg, norm_cfg, act_cfg (dict): Configs of both convs; the
+            defaults are ``nn.Conv2d``, BN (momentum 0.03, eps 0.001), SiLU.
         init_cfg (dict or list[dict], optional): Initialization config.
             Defaults to None.
     """
@@ -49,41 +55,15 @@ class DarknetBottleneck(MMDetDarknetBottleneck):
                      type='BN', momentum=0.03, eps=0.001),
                  act_cfg: ConfigType = dict(type='SiLU', inplace=True),
                  init_cfg: OptMultiConfig = None) -> None:
-        # Validate before the parent builds its fixed 1x1/3x3 convs, which
-        # are replaced below.
-        for name, value in (('kernel_size', kernel_size), ('padding',
-                                                           padding)):
-            if not isinstance(value, Sequence) or len(value) != 2:
-                raise ValueError(
-                    f'DarknetBottleneck: `{name}` must be a sequence of two '
-                    f'ints (conv1, conv2), but got {value!r}')
-        super().__init__(
-            in_channels,
-            out_channels,
-            expansion=expansion,
-            add_identity=add_identity,
-            use_depthwise=use_depthwise,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg,
-            init_cfg=init_cfg)
+        _check_pair('kernel_size', kernel_size)
+        _check_pair('padding', padding)
+        # MMDetection's __init__ would build its fixed 1x1/3x3 convs only
+        # for them to be replaced; just its forward is reused.
+        BaseModule.__init__(self, init_cfg)
         hidden_channels = int(out_channels * expansion)
-        conv = DepthwiseSeparableConvModule if use_depthwise else ConvModule
-        self.conv1 = ConvModule(
-            in_channels,
-            hidden_channels,
-            kernel_size[0],
-            padding=padding[0],
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
-        self.conv2 = conv(
-            hidden_channels,
-            out_channels,
-            kernel_size[1],
-            stride=1,
-            padding=padding[1],
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
+        convs = ConvRecipe(norm_cfg, act_cfg, conv_cfg)
+        self.conv1 = convs(
+            in_channels, hidden_channels, kernel_size[0], padding=padding[0])
+        self.conv2 = convs.depthwise(use_depthwise)(
+            hidden_channels, out_channels, kernel_size[1], padding=padding[1])
         self.add_identity = add_identity and in_channels == out_channels

@@ -1,12 +1,13 @@
-"""Spatial Pyramid Pooling - Fast (SPPF), as used by YOLOv5, YOLOX, PPYOLOE."""
+"""Spatial pyramid pooling: serial (SPPF) or parallel (SPP) max-pooling."""
 from typing import Sequence, Union
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import ConvModule
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor
+
+from .conv_recipe import ConvRecipe
 
 
 def _check_kernel_size(kernel_size, arg_name: str) -> None:
@@ -18,29 +19,45 @@ def _check_kernel_size(kernel_size, arg_name: str) -> None:
                          f'odd int, but got {kernel_size!r}')
 
 
-class SPPFBottleneck(BaseModule):
-    """Spatial pyramid pooling, fast variant.
+def _same_size_max_pool(kernel_size: int) -> nn.MaxPool2d:
+    return nn.MaxPool2d(kernel_size, stride=1, padding=kernel_size // 2)
 
-    ``conv1`` (optional 1x1) -> max-poolings -> concat -> ``conv2`` (1x1).
-    With an int ``kernel_sizes`` one stride-1 pooling is applied three times
-    in series (SPPF); with a sequence, one pooling per kernel size is applied
-    to the same input in parallel (classic SPP). The spatial size is kept.
+
+def serial_pyramid(x: Tensor, pool: nn.Module, depth: int = 3) -> Tensor:
+    """``cat(x, pool(x), pool(pool(x)), ...)`` with ``depth`` poolings.
+
+    (B, C, H, W) -> (B, (depth + 1) C, H, W). Three stride-1 k=5 max-pools
+    in series see 5x5, 9x9 and 13x13 windows, i.e. they equal SPP's
+    parallel (5, 9, 13) pools at a fraction of the cost.
+    """
+    maps = [x]
+    for _ in range(depth):
+        maps.append(pool(maps[-1]))
+    return torch.cat(maps, dim=1)
+
+
+class SPPFBottleneck(BaseModule):
+    """``y = conv2(cat(x', max-pools of x'))``, ``x' = conv1(x)``.
+
+    ``conv1`` (1x1, ``in -> mid = int(in * mid_channels_scale)``) is
+    optional; without it ``mid = in``. An int ``kernel_sizes`` k gives the
+    fast serial form (:func:`serial_pyramid`, three k x k pools, ``conv2``
+    fuses ``4 * mid`` channels); a sequence gives one pool per size applied
+    to ``x'`` in parallel (``conv2`` fuses ``(len + 1) * mid``). Every pool
+    has stride 1 and 'same' padding, so (B, in, H, W) -> (B, out, H, W).
 
     Args:
         in_channels (int): Input channels.
         out_channels (int): Output channels.
-        kernel_sizes (int | Sequence[int]): Kernel size of the serial pooling,
-            or kernel sizes of the parallel poolings. Defaults to 5.
-        use_conv_first (bool): Whether a 1x1 conv reduces the channels before
-            pooling. Defaults to True.
-        mid_channels_scale (float): ``mid_channels = int(in_channels *
-            mid_channels_scale)``; only used when ``use_conv_first`` is True.
+        kernel_sizes (int | Sequence[int]): Serial pool size, or parallel
+            pool sizes; odd. Defaults to 5.
+        use_conv_first (bool): Build ``conv1``. YOLOv5/YOLOX do, PPYOLOE
+            does not. Defaults to True.
+        mid_channels_scale (float): ``mid / in`` when ``conv1`` is built.
             Defaults to 0.5.
-        conv_cfg (dict, optional): Conv layer config. Defaults to None.
-        norm_cfg (dict): Norm layer config.
-            Defaults to ``dict(type='BN', momentum=0.03, eps=0.001)``.
-        act_cfg (dict): Activation config.
-            Defaults to ``dict(type='SiLU', inplace=True)``.
+        conv_cfg, norm_cfg, act_cfg (dict): Configs of ``conv1`` and
+            ``conv2`` (defaults: ``nn.Conv2d``, BN with momentum 0.03 and
+            eps 0.001, SiLU).
         init_cfg (dict or list[dict], optional): Initialization config.
             Defaults to None.
     """
@@ -57,70 +74,45 @@ class SPPFBottleneck(BaseModule):
                  act_cfg: ConfigType = dict(type='SiLU', inplace=True),
                  init_cfg: OptMultiConfig = None):
         super().__init__(init_cfg)
-
-        if use_conv_first:
-            mid_channels = int(in_channels * mid_channels_scale)
-            if mid_channels < 1:
-                raise ValueError(
-                    'SPPFBottleneck: int(in_channels * mid_channels_scale) '
-                    f'must be >= 1, but in_channels={in_channels} and '
-                    f'mid_channels_scale={mid_channels_scale} give '
-                    f'{mid_channels}')
-            self.conv1 = ConvModule(
-                in_channels,
-                mid_channels,
-                1,
-                stride=1,
-                conv_cfg=conv_cfg,
-                norm_cfg=norm_cfg,
-                act_cfg=act_cfg)
-        else:
-            mid_channels = in_channels
-            self.conv1 = None
-
-        self.kernel_sizes = kernel_sizes
         if isinstance(kernel_sizes, int):
             _check_kernel_size(kernel_sizes, 'kernel_sizes')
-            self.poolings = nn.MaxPool2d(
-                kernel_size=kernel_sizes, stride=1, padding=kernel_sizes // 2)
-            # input + three serial poolings
-            conv2_in_channels = mid_channels * 4
+        elif len(kernel_sizes) == 0:
+            raise ValueError('SPPFBottleneck: `kernel_sizes` must be an int '
+                             'or a non-empty sequence of ints, but got an '
+                             'empty sequence')
         else:
-            if len(kernel_sizes) == 0:
-                raise ValueError('SPPFBottleneck: `kernel_sizes` must be an '
-                                 'int or a non-empty sequence of ints, but '
-                                 'got an empty sequence')
-            for i, ks in enumerate(kernel_sizes):
-                _check_kernel_size(ks, f'kernel_sizes[{i}]')
-            self.poolings = nn.ModuleList([
-                nn.MaxPool2d(kernel_size=ks, stride=1, padding=ks // 2)
-                for ks in kernel_sizes
-            ])
-            conv2_in_channels = mid_channels * (len(kernel_sizes) + 1)
+            for i, size in enumerate(kernel_sizes):
+                _check_kernel_size(size, f'kernel_sizes[{i}]')
+        mid_channels = in_channels
+        if use_conv_first:
+            mid_channels = int(in_channels * mid_channels_scale)
+        if mid_channels < 1:
+            raise ValueError(
+                'SPPFBottleneck: int(in_channels * mid_channels_scale) must '
+                f'be >= 1, but in_channels={in_channels} and '
+                f'mid_channels_scale={mid_channels_scale} give '
+                f'{mid_channels}')
 
-        self.conv2 = ConvModule(
-            conv2_in_channels,
-            out_channels,
-            1,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
+        convs = ConvRecipe(norm_cfg, act_cfg, conv_cfg)
+        # conv1 / poolings / conv2 are MMYOLO's names (checkpoint keys)
+        self.conv1 = convs(in_channels, mid_channels, 1) \
+            if use_conv_first else None
+        self.kernel_sizes = kernel_sizes
+        if isinstance(kernel_sizes, int):
+            self.poolings = _same_size_max_pool(kernel_sizes)
+            num_maps = 4
+        else:
+            self.poolings = nn.ModuleList(
+                _same_size_max_pool(size) for size in kernel_sizes)
+            num_maps = len(kernel_sizes) + 1
+        self.conv2 = convs(num_maps * mid_channels, out_channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Pool ``x`` at several receptive fields and fuse the results.
-
-        Args:
-            x (Tensor): Input of shape (N, in_channels, H, W).
-
-        Returns:
-            Tensor: Output of shape (N, out_channels, H, W).
-        """
+        """(B, in, H, W) -> (B, out, H, W), see the class docstring."""
         if self.conv1 is not None:
             x = self.conv1(x)
-        if isinstance(self.kernel_sizes, int):
-            y1 = self.poolings(x)
-            y2 = self.poolings(y1)
-            x = torch.cat([x, y1, y2, self.poolings(y2)], dim=1)
+        if isinstance(self.poolings, nn.ModuleList):
+            pyramid = torch.cat([x] + [pool(x) for pool in self.poolings], 1)
         else:
-            x = torch.cat([x] + [pool(x) for pool in self.poolings], dim=1)
-        return self.conv2(x)
+            pyramid = serial_pyramid(x, self.poolings)
+        return self.conv2(pyramid)

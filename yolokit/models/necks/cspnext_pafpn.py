@@ -1,4 +1,4 @@
-"""Path aggregation network of RTMDet, built from CSPNeXt blocks."""
+"""RTMDet's PAFPN: CSPNeXt fusions, 3x3 output convs to one width."""
 import math
 from typing import Sequence
 
@@ -8,43 +8,50 @@ from mmdet.models.layers import CSPLayer
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 
 from yolokit.registry import MODELS
-from .base_yolo_neck import BaseYOLONeck
+from .pafpn_layout import PAFPNLayout, widen_levels
 
 
 @MODELS.register_module()
-class CSPNeXtPAFPN(BaseYOLONeck):
-    """Path Aggregation Network with CSPNeXt blocks (RTMDet).
+class CSPNeXtPAFPN(PAFPNLayout):
+    """RTMDet's neck: the :class:`PAFPNLayout` with CSPNeXt fusions and a
+    3x3 conv per output.
 
-    The deepest level is reduced by a 1x1 conv; each top-down fusion is a
-    ``CSPLayer`` (CSPNeXt blocks, no identity) that, except for the finest
-    level, is followed by a 1x1 conv halving the channels for the next
-    fusion; the bottom-up path downsamples with 3x3 stride-2 convs; every
-    level ends in a 3x3 conv to ``out_channels``.
+    For ``in_channels = [256, 512, 1024]`` (strides 8/16/32) at
+    ``widen_factor=1`` the inner maps have 256/512/1024 channels, as in
+    YOLOv5's neck; every level then goes through a 3x3 conv to
+    ``out_channels``, so output ``i`` is (B, int(out_channels *
+    widen_factor), H_i, W_i) at the input's resolution. Any number of
+    levels >= 2 works (P6 models use 4). A fusion is MMDetection's
+    ``CSPLayer`` of CSPNeXt blocks (3x3 conv, 5x5 depth-wise separable
+    conv) without shortcuts or channel attention, with
+    ``round(num_csp_blocks * deepen_factor)`` blocks; channels are
+    truncated (``int(c * widen_factor)``, stored in ``self.in_channels``).
 
     Args:
-        in_channels (Sequence[int]): Input channels per level (before
-            scaling by ``widen_factor``).
-        out_channels (int): Output channels of every level (before scaling).
-        deepen_factor (float): Block-count multiplier; each CSP layer has
-            ``round(num_csp_blocks * deepen_factor)`` blocks.
-            Defaults to 1.0.
-        widen_factor (float): Channel multiplier. Defaults to 1.0.
-        num_csp_blocks (int): CSPNeXt blocks per CSP layer before scaling.
+        in_channels (Sequence[int]): Input channels per level, before
+            widening.
+        out_channels (int): Channels of every output, before widening.
+        num_csp_blocks (int): Blocks per fusion before deepening.
             Defaults to 3.
-        freeze_all (bool): Freeze the whole neck. Defaults to False.
-        use_depthwise (bool): Use depth-wise separable convs for the
-            reduce/downsample/out convs. Defaults to False.
-        expand_ratio (float): Hidden-channel ratio of the CSP layers.
+        use_depthwise (bool): Depth-wise separable convs everywhere (the
+            1x1 laterals, the 3x3/2 downsampling and the output convs).
+            Defaults to False.
+        expand_ratio (float): Hidden-channel ratio of the fusions.
             Defaults to 0.5.
         upsample_cfg (dict): Arguments of ``nn.Upsample``.
             Defaults to ``dict(scale_factor=2, mode='nearest')``.
         conv_cfg (dict, optional): Conv layer config. Defaults to None.
-        norm_cfg (dict): Norm layer config. Defaults to ``dict(type='BN')``.
-        act_cfg (dict): Activation config.
-            Defaults to ``dict(type='SiLU', inplace=True)``.
-        init_cfg (dict or list[dict], optional): Initialization config.
-            Defaults to Kaiming-uniform (``a=sqrt(5)``, fan_in) on Conv2d.
+        init_cfg (dict or list[dict], optional): Defaults to Kaiming-uniform
+            (``a=sqrt(5)``, fan_in) on every Conv2d.
+        Others: as :class:`BaseYOLONeck`.
+
+    Raises:
+        NeckLevelsError: Fewer than 2 levels.
+        TypeError: ``out_channels`` is not an int.
     """
+    out_kernel_size = 3
+    depthwise_laterals = True
+    depthwise_downsample = True
 
     def __init__(self,
                  in_channels: Sequence[int],
@@ -67,31 +74,20 @@ class CSPNeXtPAFPN(BaseYOLONeck):
                      distribution='uniform',
                      mode='fan_in',
                      nonlinearity='leaky_relu')):
-        if len(in_channels) < 2:
-            raise ValueError('CSPNeXtPAFPN needs at least 2 input levels, '
-                             f'but got in_channels={list(in_channels)}')
-        if not isinstance(out_channels, int):
-            raise TypeError('CSPNeXtPAFPN: out_channels must be one int (the '
-                            'channels of every output level), but got '
-                            f'{out_channels!r}')
-        # read by the build_*_layer methods that the base __init__ calls
+        in_channels, out_channels = widen_levels('CSPNeXtPAFPN', in_channels,
+                                                 out_channels, widen_factor)
         self.num_csp_blocks = round(num_csp_blocks * deepen_factor)
-        self.conv = DepthwiseSeparableConvModule \
-            if use_depthwise else ConvModule
-        self.upsample_cfg = upsample_cfg
-        self.expand_ratio = expand_ratio
-        self.conv_cfg = conv_cfg
-        super().__init__(
-            in_channels=[int(c * widen_factor) for c in in_channels],
-            out_channels=int(out_channels * widen_factor),
-            deepen_factor=deepen_factor,
-            widen_factor=widen_factor,
-            freeze_all=freeze_all,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg,
-            init_cfg=init_cfg)
+        self.use_depthwise, self.conv_cfg = use_depthwise, conv_cfg
+        self.expand_ratio, self.upsample_cfg = expand_ratio, upsample_cfg
+        # MMYOLO's attribute for the conv type, kept for code that reads it;
+        # the layers themselves follow use_depthwise
+        self.conv = (
+            DepthwiseSeparableConvModule if use_depthwise else ConvModule)
+        super().__init__(in_channels, out_channels, deepen_factor,
+                         widen_factor, freeze_all, norm_cfg, act_cfg, init_cfg)
 
-    def _csp_layer(self, in_channels: int, out_channels: int) -> CSPLayer:
+    def build_fusion(self, in_channels: int, out_channels: int) -> nn.Module:
+        """A ``CSPLayer`` of CSPNeXt blocks without shortcuts."""
         return CSPLayer(
             in_channels,
             out_channels,
@@ -99,103 +95,6 @@ class CSPNeXtPAFPN(BaseYOLONeck):
             add_identity=False,
             use_cspnext_block=True,
             expand_ratio=self.expand_ratio,
-            conv_cfg=self.conv_cfg,
-            norm_cfg=self.norm_cfg,
-            act_cfg=self.act_cfg)
-
-    def build_reduce_layer(self, idx: int) -> nn.Module:
-        """The deepest level gets a 1x1 conv to the next level's channels;
-        the others pass through.
-
-        Args:
-            idx (int): Level index.
-
-        Returns:
-            nn.Module: The reduce layer.
-        """
-        if idx == len(self.in_channels) - 1:
-            return self.conv(
-                self.in_channels[idx],
-                self.in_channels[idx - 1],
-                1,
-                conv_cfg=self.conv_cfg,
-                norm_cfg=self.norm_cfg,
-                act_cfg=self.act_cfg)
-        return nn.Identity()
-
-    def build_upsample_layer(self, *args, **kwargs) -> nn.Module:
-        """Build an ``nn.Upsample`` from ``upsample_cfg``."""
-        return nn.Upsample(**self.upsample_cfg)
-
-    def build_top_down_layer(self, idx: int) -> nn.Module:
-        """Fusion producing top-down level ``idx - 1``.
-
-        Args:
-            idx (int): Index of the coarser input level (``>= 1``).
-
-        Returns:
-            nn.Module: A CSP layer; above the finest level followed by a
-            1x1 conv to the channels of level ``idx - 2``.
-        """
-        csp_layer = self._csp_layer(self.in_channels[idx - 1] * 2,
-                                    self.in_channels[idx - 1])
-        if idx == 1:
-            return csp_layer
-        return nn.Sequential(
-            csp_layer,
-            self.conv(
-                self.in_channels[idx - 1],
-                self.in_channels[idx - 2],
-                kernel_size=1,
-                conv_cfg=self.conv_cfg,
-                norm_cfg=self.norm_cfg,
-                act_cfg=self.act_cfg))
-
-    def build_downsample_layer(self, idx: int) -> nn.Module:
-        """3x3 stride-2 conv from level ``idx`` to ``idx + 1``.
-
-        Args:
-            idx (int): Level index.
-
-        Returns:
-            nn.Module: The downsample layer.
-        """
-        return self.conv(
-            self.in_channels[idx],
-            self.in_channels[idx],
-            kernel_size=3,
-            stride=2,
-            padding=1,
-            conv_cfg=self.conv_cfg,
-            norm_cfg=self.norm_cfg,
-            act_cfg=self.act_cfg)
-
-    def build_bottom_up_layer(self, idx: int) -> nn.Module:
-        """CSP layer producing bottom-up level ``idx + 1``.
-
-        Args:
-            idx (int): Level index.
-
-        Returns:
-            nn.Module: The bottom-up layer.
-        """
-        return self._csp_layer(self.in_channels[idx] * 2,
-                               self.in_channels[idx + 1])
-
-    def build_out_layer(self, idx: int) -> nn.Module:
-        """3x3 conv from level ``idx`` to ``out_channels``.
-
-        Args:
-            idx (int): Level index.
-
-        Returns:
-            nn.Module: The out layer.
-        """
-        return self.conv(
-            self.in_channels[idx],
-            self.out_channels,
-            3,
-            padding=1,
             conv_cfg=self.conv_cfg,
             norm_cfg=self.norm_cfg,
             act_cfg=self.act_cfg)

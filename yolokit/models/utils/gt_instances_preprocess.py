@@ -1,53 +1,81 @@
-"""Batch the ground-truth boxes of a batch into one padded tensor."""
-from typing import Sequence, Union
+"""Ground truth of a batch as one zero-padded tensor.
+
+Dims: B images, G GT slots per image (the largest count in the batch), d
+box values (4 for x1y1x2y2, 5 for rotated boxes).
+"""
+from typing import NamedTuple, Sequence, Union
 
 import torch
 from torch import Tensor
 
 
+def _rows_of_instances(batch_gt_instances: Sequence) -> Tensor:
+    """``InstanceData`` per image -> ``(N, 2 + d)`` rows (img, label, box)."""
+    rows = []
+    for img_idx, gt in enumerate(batch_gt_instances):
+        # box structures (HorizontalBoxes, RotatedBoxes) wrap the tensor
+        boxes = getattr(gt.bboxes, 'tensor', gt.bboxes)
+        labels = gt.labels.to(boxes.dtype).view(-1, 1)
+        boxes = boxes.reshape(len(labels), boxes.size(-1))
+        rows.append(
+            torch.cat([labels.new_full(labels.shape, img_idx), labels, boxes],
+                      dim=1))
+    return torch.cat(rows) if rows else torch.zeros((0, 6))
+
+
 def gt_instances_preprocess(batch_gt_instances: Union[Tensor, Sequence],
                             batch_size: int) -> Tensor:
-    """Split the ground truth of a batch per image and zero-pad it.
+    """Group the GT of a batch by image, padded with all-zero rows.
 
     Args:
-        batch_gt_instances (Tensor | Sequence[InstanceData]): Either the
-            "fast" tensor ``[num_all_gt, box_dim + 2]`` with rows
-            ``(img_idx, label, box...)`` made by ``yolov5_collate``, or one
-            ``InstanceData`` (with ``bboxes`` and ``labels``) per image.
-        batch_size (int): Number of images in the batch.
+        batch_gt_instances (Tensor | Sequence[InstanceData]): The "fast"
+            ``(N, 2 + d)`` tensor of ``yolov5_collate`` with rows
+            ``(img_idx, label, box...)``, or one ``InstanceData`` (with
+            ``bboxes`` and ``labels``) per image.
+        batch_size (int): ``B``. Rows whose image index is not in
+            ``[0, B)`` are left out, as MMYOLO does.
 
     Returns:
-        Tensor: ``[batch_size, max_num_gt, box_dim + 1]`` with rows
-        ``(label, box...)``; images with fewer boxes are padded with zeros.
-        ``box_dim`` is 4 for horizontal and 5 for rotated boxes.
+        Tensor: ``(B, G, 1 + d)`` rows ``(label, box...)``; slot ``g`` of
+        image ``b`` holds the ``g``-th row of that image, in input order.
     """
-    if isinstance(batch_gt_instances, Sequence):
-        per_image = []
-        for gt in batch_gt_instances:
-            bboxes = gt.bboxes
-            # rotated / horizontal box structures wrap the raw tensor
-            bboxes = getattr(bboxes, 'tensor', bboxes)
-            labels = gt.labels.to(bboxes.dtype).view(-1, 1)
-            bboxes = bboxes.reshape(len(labels), bboxes.size(-1))
-            per_image.append(torch.cat([labels, bboxes], dim=1))
-        max_gt = max((len(t) for t in per_image), default=0)
-        width = per_image[0].shape[1] if per_image else 5
-        out = per_image[0].new_zeros((len(per_image), max_gt, width)) \
-            if per_image else torch.zeros((batch_size, 0, width))
-        for i, rows in enumerate(per_image):
-            out[i, :len(rows)] = rows
-        return out
-
-    width = batch_gt_instances.shape[1] - 1
-    if len(batch_gt_instances) == 0:
-        return batch_gt_instances.new_zeros((batch_size, 0, width))
-    img_idx = batch_gt_instances[:, 0].long()
-    counts = torch.bincount(img_idx, minlength=batch_size)
-    out = batch_gt_instances.new_zeros((batch_size, int(counts.max()), width))
-    # position of each row among the rows of its own image
-    order = torch.argsort(img_idx, stable=True)
-    sorted_idx = img_idx[order]
-    starts = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(len(order), device=img_idx.device) - starts[sorted_idx]
-    out[sorted_idx, slot] = batch_gt_instances[order, 1:]
+    if isinstance(batch_gt_instances, Tensor):
+        rows = batch_gt_instances
+    else:
+        rows = _rows_of_instances(batch_gt_instances)
+    width = rows.shape[1] - 1
+    img_inds = rows[:, 0].long()
+    in_batch = (img_inds >= 0) & (img_inds < batch_size)
+    rows, img_inds = rows[in_batch], img_inds[in_batch]
+    counts = torch.bincount(img_inds, minlength=batch_size)
+    num_slots = int(counts.max()) if len(rows) else 0
+    out = rows.new_zeros((batch_size, num_slots, width))
+    if len(rows):
+        # slot of a row = how many rows of its image come before it
+        order = torch.argsort(img_inds, stable=True)
+        sorted_inds = img_inds[order]
+        first_row = torch.cumsum(counts, 0) - counts
+        slots = torch.arange(len(order), device=rows.device)
+        out[sorted_inds, slots - first_row[sorted_inds]] = rows[order, 1:]
     return out
+
+
+class PaddedGT(NamedTuple):
+    """Padded GT in the layout the batched assigners take."""
+    labels: Tensor  # (B, G, 1), float like the boxes
+    boxes: Tensor  # (B, G, d)
+    is_real: Tensor  # (B, G, 1) float: 1 for a GT, 0 for a padding slot
+
+    @classmethod
+    def from_batch(cls, batch_gt_instances: Union[Tensor, Sequence],
+                   batch_size: int, device: torch.device) -> 'PaddedGT':
+        """Pad ``batch_gt_instances`` (see :func:`gt_instances_preprocess`).
+
+        Padding slots are all zeros, and a real box never is (its corners
+        differ), so a slot is real when any box value is non-zero.
+        """
+        padded = gt_instances_preprocess(batch_gt_instances,
+                                         batch_size).to(device)
+        boxes = padded[..., 1:]
+        is_real = (boxes != 0).any(dim=-1, keepdim=True)
+        return cls(padded[..., :1], boxes, is_real.to(boxes.dtype))

@@ -236,11 +236,32 @@ def test_bad_shapes_are_rejected():
     pred, scores, labels, gts, pad = _batch([[0, 0, 8, 8]], [[0, 0, 8, 8]],
                                             [0], 2)
     with pytest.raises(ValueError, match='pred_scores'):
-        assigner(pred, scores[..., :1], priors, labels, gts, pad)
+        assigner(pred, scores[:, :0], priors, labels, gts, pad)
     with pytest.raises(ValueError, match='priors'):
         assigner(pred, scores, priors[:, :2], labels, gts, pad)
     with pytest.raises(ValueError, match='gt_bboxes'):
         assigner(pred, scores, priors, labels, gts[..., :2], pad)
+
+
+def test_class_count_of_scores_may_differ_from_num_classes():
+    """As in MMYOLO, the scores' class dimension decides the class cost and
+    ``num_classes`` only the background label: an assigner for 80 classes
+    fed 2-class scores matches exactly like a 2-class assigner."""
+    priors = _priors([[4, 4], [12, 4], [20, 4]])
+    pred, scores, labels, gts, pad = _batch(
+        [[0, 0, 16, 8], [0, 0, 8, 8], [8, 0, 24, 8]], [[0, 0, 24, 8]], [1],
+        2, logits=[[0.5, -1.], [2., 0.], [-1., 1.5]])
+    wide = BatchDynamicSoftLabelAssigner(num_classes=80)(
+        pred, scores, priors, labels, gts, pad)
+    exact = BatchDynamicSoftLabelAssigner(num_classes=2)(
+        pred, scores, priors, labels, gts, pad)
+    is_fg = exact['assigned_labels'] != 2
+    assert is_fg.any() and not is_fg.all()
+    assert torch.equal(wide['assigned_labels'][is_fg],
+                       exact['assigned_labels'][is_fg])
+    assert torch.all(wide['assigned_labels'][~is_fg] == 80)
+    for key in ('assigned_bboxes', 'assign_metrics'):
+        assert torch.equal(wide[key], exact[key])
 
 
 def _random_case(seed, num_classes=4):

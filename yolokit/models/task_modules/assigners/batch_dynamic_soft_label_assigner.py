@@ -80,7 +80,8 @@ class BatchDynamicSoftLabelAssigner(nn.Module):
         Args:
             pred_bboxes (Tensor): Decoded predicted boxes ``(B, N, 4)``,
                 (x1, y1, x2, y2).
-            pred_scores (Tensor): Class logits ``(B, N, num_classes)``.
+            pred_scores (Tensor): Class logits ``(B, N, C)``; ``C`` need not
+                be ``num_classes``.
             priors (Tensor): Prior points ``(N, 4)`` as (x, y, stride_w,
                 stride_h).
             gt_labels (Tensor): GT labels ``(B, G, 1)`` (or ``(B, G)``),
@@ -170,11 +171,14 @@ class BatchDynamicSoftLabelAssigner(nn.Module):
             raise ValueError('pred_bboxes must have shape (batch, num_priors, '
                              f'4), but got {tuple(pred_bboxes.shape)}')
         batch_size, num_priors = pred_bboxes.shape[:2]
-        if pred_scores.shape != (batch_size, num_priors, self.num_classes):
+        # the class count of pred_scores may differ from num_classes (as
+        # MMYOLO allows): num_classes only labels the background
+        if pred_scores.dim() != 3 or \
+                pred_scores.shape[:2] != (batch_size, num_priors):
             raise ValueError(
-                'pred_scores must have shape (batch, num_priors, num_classes)'
-                f' = {(batch_size, num_priors, self.num_classes)}, but got '
-                f'{tuple(pred_scores.shape)}')
+                'pred_scores must have shape (batch, num_priors, classes) '
+                f'with (batch, num_priors) = {(batch_size, num_priors)}, but '
+                f'got {tuple(pred_scores.shape)}')
         if priors.dim() != 2 or priors.size(0) != num_priors or \
                 priors.size(1) < 3:
             raise ValueError(
@@ -228,7 +232,7 @@ class BatchDynamicSoftLabelAssigner(nn.Module):
                 pred_scores, zeros, reduction='none') *
             pred_scores.sigmoid().pow(2)).sum(-1)  # (B, N)
         num_priors = pred_scores.size(1)
-        label_index = gt_labels.long().clamp(0, self.num_classes - 1)
+        label_index = gt_labels.long().clamp(0, pred_scores.size(-1) - 1)
         label_logits = pred_scores.gather(
             2, label_index[:, None, :].expand(-1, num_priors, -1))  # (B,N,G)
         label_background = F.binary_cross_entropy_with_logits(

@@ -9,21 +9,47 @@ from torch import Tensor
 from yolokit.registry import TASK_UTILS
 
 
+def yolox_deltas(gt_bboxes: Tensor,
+                 points: Tensor,
+                 strides: Tensor,
+                 eps: float = 1e-8) -> Tensor:
+    """The raw head outputs that :meth:`YOLOXBBoxCoder.decode` maps to
+    ``gt_bboxes``: the inverse of the decode formulas.
+
+    ``dx = (cx - px) / s`` and ``dw = log(w / s + eps)``; ``eps`` keeps a
+    zero-size box finite.
+
+    Args:
+        gt_bboxes (Tensor): x1y1x2y2 boxes ``(N, 4)``.
+        points (Tensor): Their prior points ``(N, 2)``.
+        strides (Tensor): Their priors' strides ``(N,)``.
+        eps (float): Added inside the log. Defaults to 1e-8.
+
+    Returns:
+        Tensor: ``(N, 4)`` deltas (dx, dy, dw, dh).
+    """
+    strides = strides[:, None]
+    centre = (gt_bboxes[:, :2] + gt_bboxes[:, 2:]) / 2
+    size = gt_bboxes[:, 2:] - gt_bboxes[:, :2]
+    return torch.cat(
+        [(centre - points) / strides,
+         torch.log(size / strides + eps)], dim=-1)
+
+
 @TASK_UTILS.register_module()
 class YOLOXBBoxCoder(BaseBBoxCoder):
-    """YOLOX BBox coder.
+    """Turns YOLOX's four regression outputs per point into a box.
 
-    Decodes the raw regression output ``(dx, dy, dw, dh)`` of an
-    anchor-free YOLOX head into ``(tl_x, tl_y, br_x, br_y)`` boxes. For a
-    point prior ``(px, py)`` on a level of stride ``s``:
+    A point prior ``(px, py)`` of a level of stride ``s`` (the top-left
+    corner of its cell: ``MlvlPointGenerator(offset=0)``, as in the
+    original YOLOX) and outputs ``(dx, dy, dw, dh)`` give
 
     .. code:: text
 
-        cx = px + dx * s        cy = py + dy * s
-        w  = exp(dw) * s        h  = exp(dh) * s
+        centre = (px + dx * s, py + dy * s)
+        size   = (s * exp(dw), s * exp(dh))
 
-    (the prior points come from ``MlvlPointGenerator(offset=0)``, i.e. they
-    are the top-left corners of the grid cells, as in the original YOLOX).
+    returned as x1y1x2y2. :func:`yolox_deltas` is the inverse.
 
     Args:
         use_box_type (bool): If True, ``decode`` returns
@@ -32,17 +58,15 @@ class YOLOXBBoxCoder(BaseBBoxCoder):
     """
 
     def encode(self, **kwargs):
-        """Encode deltas between bboxes and ground truth boxes.
+        """Returns None, as MMYOLO's coder does.
 
-        Not needed: :class:`YOLOXHead` builds its own (auxiliary L1)
-        regression targets. Like MMYOLO's coder this is a no-op that returns
-        None.
+        The only YOLOX target in delta form is the auxiliary L1 target of
+        :class:`YOLOXHead`, which calls :func:`yolox_deltas` directly.
         """
 
     def decode(self, priors: Tensor, pred_bboxes: Tensor,
                stride: Union[Tensor, int]) -> Union[Tensor, HorizontalBoxes]:
-        """Decode regression results (delta_x, delta_y, log_w, log_h) to
-        boxes (tl_x, tl_y, br_x, br_y).
+        """Boxes x1y1x2y2 from the outputs (dx, dy, dw, dh), see above.
 
         Args:
             priors (Tensor): Prior points ``(num_priors, 2)`` (x, y); extra

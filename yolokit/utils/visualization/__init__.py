@@ -1,1 +1,0 @@
-"""Visualization helpers of yolokit."""
