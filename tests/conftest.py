@@ -66,3 +66,25 @@ def module_trees():
 def _register_yolokit():
     from yolokit.utils import register_all_modules
     register_all_modules(init_default_scope=True)
+
+
+@pytest.fixture(autouse=True)
+def _drop_closed_log_files():
+    """Forget log files that a finished in-process training run closed.
+
+    MMEngine's ``LoggerHook.after_run`` closes the file handlers of the
+    runner's logger but leaves them attached, and that logger stays the
+    current ``MMLogger``; a later ``init_weights`` in the same process then
+    writes its initialisation report to the closed file and fails. Tests
+    that run ``tools/train.py``'s ``main`` in process would otherwise break
+    whichever test the same worker runs next.
+    """
+    yield
+    import logging
+
+    from mmengine.logging import MMLogger
+    for logger in MMLogger._instance_dict.values():
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.FileHandler) and \
+                    handler.stream is None:
+                logger.removeHandler(handler)
