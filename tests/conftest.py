@@ -7,8 +7,10 @@ so those tests skip with the reason. The module trees themselves also ship
 with the tests (``tests/data/module_trees.json.gz``, the ``module_trees``
 fixture), so the layout checks run in every clone.
 """
+import copy
 import os
 import os.path as osp
+import sys
 
 import pytest
 
@@ -60,6 +62,71 @@ def module_trees():
     ``tools/misc/make_module_tree_fixture.py``."""
     from yolokit.testing.module_tree import ModuleTreeFixture
     return ModuleTreeFixture(MODULE_TREE_FIXTURE)
+
+
+class MMYOLOReference:
+    """MMYOLO 0.6.0's own model code, imported beside yolokit as an oracle.
+
+    yolokit promises that an MMYOLO config and checkpoint give the same
+    outputs; for families without another runnable reference the parity
+    tests build the same config dict with both libraries and compare.
+    """
+
+    def __init__(self, package):
+        self.package = package
+        self._registry = sys.modules['mmyolo.registry']
+
+    def _build(self, registry, cfg: dict):
+        from mmengine.registry import DefaultScope
+        with DefaultScope.overwrite_default_scope('mmyolo'):
+            return registry.build(copy.deepcopy(cfg))
+
+    def build_model(self, cfg: dict):
+        """MMYOLO's model (or any MODELS type) from a config dict."""
+        return self._build(self._registry.MODELS, cfg)
+
+    def build_task_util(self, cfg: dict):
+        """MMYOLO's assigner, coder, prior generator, ... from a dict."""
+        return self._build(self._registry.TASK_UTILS, cfg)
+
+
+def _mmyolo_source_dir():
+    candidates = [
+        os.environ.get('MMYOLO_REFERENCE_DIR'),
+        osp.join(sys.prefix, 'reference', 'mmyolo-0.6.0'),
+        osp.join(REPO_ROOT, '.venv', 'reference', 'mmyolo-0.6.0'),
+    ]
+    for path in candidates:
+        if path and osp.isfile(osp.join(path, 'mmyolo', '__init__.py')):
+            return path
+    return None
+
+
+@pytest.fixture(scope='session')
+def mmyolo_reference() -> MMYOLOReference:
+    """MMYOLO 0.6.0 from the unpacked sdist ``<venv>/reference/mmyolo-0.6.0``
+    (``tools/misc/setup_env.sh`` fetches it; ``MMYOLO_REFERENCE_DIR``
+    overrides), or a skip."""
+    root = _mmyolo_source_dir()
+    if root is None:
+        pytest.skip('MMYOLO 0.6.0 reference source not found (run '
+                    'tools/misc/setup_env.sh, which unpacks the mmyolo '
+                    '0.6.0 sdist into <venv>/reference/mmyolo-0.6.0, or set '
+                    'MMYOLO_REFERENCE_DIR)')
+    import mmcv
+    sys.path.insert(0, root)
+    # MMYOLO 0.6.0 asserts mmcv < 2.1.0 at import; its model code runs on
+    # 2.1.0. Present an accepted version only while it is imported.
+    real_version = mmcv.__version__
+    mmcv.__version__ = '2.0.1'
+    try:
+        import mmyolo
+        import mmyolo.engine  # noqa: F401  (registers hooks, optimizers)
+        import mmyolo.models  # noqa: F401  (registers the models)
+    finally:
+        mmcv.__version__ = real_version
+        sys.path.remove(root)
+    return MMYOLOReference(mmyolo)
 
 
 @pytest.fixture(scope='session', autouse=True)

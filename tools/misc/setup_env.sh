@@ -75,24 +75,32 @@ step "yolokit (editable, develop mode)"
 # A PEP 660 editable install would point them at site-packages instead.
 "${PIP[@]}" -q --no-build-isolation --no-deps --no-use-pep517 -e "$ROOT"
 
-YOLOX_REF="$VENV/reference/yolox-0.3.0"
-if [ ! -f "$YOLOX_REF/yolox/models/yolo_head.py" ]; then
-  # Megvii's YOLOX model code (the `yolox` 0.3.0 sdist, not installed): the
-  # reference of tests/tools/model_converters/test_yolox_to_yolokit.py.
-  # Optional: without it (e.g. offline) that test skips.
-  step "reference YOLOX 0.3.0 source in $YOLOX_REF"
-  YOLOX_DL="$(mktemp -d)"
+# Reference model code used only by the parity tests (unpacked sdists, not
+# installed). Optional: without it (e.g. offline) those tests skip.
+fetch_reference_sdist() {  # fetch_reference_sdist NAME VERSION MARKER_FILE WHY
+  local dest="$VENV/reference/$1-$2"
+  [ -f "$dest/$3" ] && return 0
+  step "reference $1 $2 source in $dest ($4)"
+  local dl
+  dl="$(mktemp -d)"
   if "$PY" -m pip download --disable-pip-version-check -q --no-deps \
-       --no-binary :all: -d "$YOLOX_DL" "yolox==0.3.0" \
+       --no-binary :all: -d "$dl" "$1==$2" \
      && mkdir -p "$VENV/reference" \
-     && tar -xzf "$YOLOX_DL/yolox-0.3.0.tar.gz" -C "$VENV/reference"; then
+     && tar -xzf "$dl/$1-$2.tar.gz" -C "$VENV/reference"; then
     :
   else
-    echo "[setup_env] warning: could not fetch the yolox 0.3.0 sdist; the" \
-         "YOLOX converter parity test will skip" >&2
+    echo "[setup_env] warning: could not fetch the $1 $2 sdist; the tests" \
+         "that compare with it will skip" >&2
   fi
-  rm -rf "$YOLOX_DL"
-fi
+  rm -rf "$dl"
+}
+# Megvii's YOLOX model code: tests/tools/model_converters/test_yolox_to_yolokit.py
+fetch_reference_sdist yolox 0.3.0 yolox/models/yolo_head.py \
+  "official YOLOX, converter parity"
+# MMYOLO 0.6.0, the compatibility target: the `mmyolo_reference` fixture of
+# tests/conftest.py (YOLOv6, YOLOv7 and PP-YOLOE parity tests).
+fetch_reference_sdist mmyolo 0.6.0 mmyolo/models/dense_heads/yolov6_head.py \
+  "MMYOLO parity"
 
 step "checking the stack"
 "$PY" - <<'PYEOF'

@@ -1,9 +1,8 @@
 """Data transforms of yolokit, registered in ``yolokit.registry.TRANSFORMS``.
 
 The export list follows MMYOLO v0.6.0's ``mmyolo.datasets.transforms``
-except the PP-YOLOE (``PPYOLOERandomDistort``, ``PPYOLOERandomCrop``) and
-rotated-box (``RegularizeRotatedBox``) transforms, which belong to families
-yolokit does not ship yet.
+except ``PPYOLOERandomCrop`` (PP-YOLOE) and ``RegularizeRotatedBox``
+(rotated boxes), which belong to families yolokit does not ship yet.
 """
 from mmcv.transforms import Compose as _Compose
 
@@ -19,6 +18,7 @@ from .mosaic import Mosaic
 from .mosaic9 import Mosaic9
 from .pack_det_inputs import PackDetInputs
 from .polygon2mask import Polygon2Mask
+from .ppyoloe_random_distort import PPYOLOERandomDistort
 from .remove_data_element import RemoveDataElement
 from .yolov5_copy_paste import YOLOv5CopyPaste
 from .yolov5_mixup import YOLOv5MixUp
@@ -34,5 +34,6 @@ __all__ = [
     'YOLOXMixUp', 'YOLOv5MixUp', 'YOLOv5HSVRandomAug', 'LoadAnnotations',
     'YOLOv5RandomAffine', 'YOLOv5CopyPaste', 'RemoveDataElement',
     'Polygon2Mask', 'PackDetInputs', 'RandomAffine', 'RandomFlip', 'Resize',
-    'FilterAnnotations', 'BaseMixImageTransform'
+    'FilterAnnotations', 'BaseMixImageTransform',
+    'PPYOLOERandomDistort'
 ]
