@@ -43,8 +43,6 @@ CONFIGS_WITHOUT_TREE: Dict[str, str] = {
 # the reason. Every other tree file must have its config.
 PENDING_TREE_DIRS: Dict[str, str] = {
     'ins_seg': 'YOLOv5 instance segmentation configs: a later task',
-    'mask_refine': 'mask-refine configs: a later task',
-    'yolov5u': 'YOLOv5u configs (YOLOv8-style head): a later task',
 }
 
 P5_CONFIG = 'yolov5_n-v61_syncbn_fast_8xb16-300e_coco.py'
@@ -52,7 +50,8 @@ P6_CONFIG = 'yolov5_n-p6-v62_syncbn_fast_8xb16-300e_coco.py'
 
 
 def test_configs_were_found():
-    assert len(CONFIG_FILES) >= 23, CONFIG_FILES
+    # 23 YOLOv5 configs, 10 YOLOv5u and 5 mask-refine ones
+    assert len(CONFIG_FILES) >= 38, CONFIG_FILES
 
 
 # ----------------------------------------------------------------- helpers
@@ -132,13 +131,16 @@ def test_tensor_forward(built):
     rel_path, cfg, model = built
     head_cfg = cfg.model.bbox_head.head_module
     num_classes = head_cfg.num_classes
-    num_priors = head_cfg.num_base_priors
     strides = head_cfg.featmap_strides
     size = _input_size(cfg)
     model.eval()
     with torch.no_grad():
-        cls_scores, bbox_preds, objectnesses = model(
-            torch.rand(1, 3, size, size), mode='tensor')
+        outputs = model(torch.rand(1, 3, size, size), mode='tensor')
+    if cfg.model.bbox_head.type == 'YOLOv8Head':  # the YOLOv5u configs
+        _check_anchor_free_outputs(outputs, num_classes, strides, size)
+        return
+    cls_scores, bbox_preds, objectnesses = outputs
+    num_priors = head_cfg.num_base_priors
     # Per level: (B, na * nc, H/s, W/s), (B, na * 4, ...), (B, na, ...).
     assert len(cls_scores) == len(bbox_preds) == len(objectnesses) == len(
         strides)
@@ -149,6 +151,20 @@ def test_tensor_forward(built):
         assert bbox.shape == (1, num_priors * 4, side, side)
         assert obj.shape == (1, num_priors, side, side)
         assert torch.isfinite(cls).all() and torch.isfinite(bbox).all()
+
+
+def _check_anchor_free_outputs(outputs, num_classes, strides, size):
+    """YOLOv8Head per level: class logits (B, nc, H/s, W/s) and the
+    expected side distances (B, 4, H/s, W/s), in stride units."""
+    cls_scores, bbox_preds = outputs
+    assert len(cls_scores) == len(bbox_preds) == len(strides)
+    for stride, cls, bbox in zip(strides, cls_scores, bbox_preds):
+        side = size // stride
+        assert cls.shape == (1, num_classes, side, side)
+        assert bbox.shape == (1, 4, side, side)
+        assert torch.isfinite(cls).all()
+        # expectations over reg_max = 16 bins lie in [0, 15]
+        assert bbox.min() >= 0 and bbox.max() <= 15
 
 
 def test_every_module_tree_has_a_config(module_trees):
@@ -197,8 +213,13 @@ def test_metafile_and_model_index():
         assert config.startswith('configs/yolov5/'), config
         assert osp.splitext(osp.basename(config))[0] == name
         assert osp.relpath(config, 'configs/yolov5') in CONFIG_FILES, config
+        # MMYOLO publishes the mask-refine weights under their config
+        # folder, the older ones (VOC too) directly under yolov5/.
+        folder = osp.dirname(osp.relpath(config, 'configs/yolov5'))
+        url_dir = 'mask_refine/' if folder == 'mask_refine' else ''
         assert model['Weights'].startswith(
-            'https://download.openmmlab.com/mmyolo/v0/yolov5/' + name + '/')
+            'https://download.openmmlab.com/mmyolo/v0/yolov5/' + url_dir +
+            name + '/'), model['Weights']
         assert model['Results'] and 'box AP' in model['Results'][0]['Metrics']
     # The COCO P5 family is all there (spec 04 §20: the model zoo).
     for size in 'nsmlx':

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 from mmengine.registry import FUNCTIONS
 
 from yolokit.testing.module_tree import tree_differences
@@ -315,33 +314,13 @@ def test_loss_step(name):
     'yolov8_n_syncbn_fast_8xb16-500e_coco.py',
     'yolov8_s_fast_1xb12-40e_cat.py',
 ])
-def test_predict_step_with_test_pipeline(name, tmp_path):
-    import cv2
+def test_predict_step_with_test_pipeline(name, predict_on_synthetic_image):
     cfg = _load(name)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
     model.eval()
-    ori_h, ori_w = 150, 200
-    img_path = str(tmp_path / 'synthetic.png')
-    cv2.imwrite(
-        img_path,
-        np.random.default_rng(0).integers(
-            0, 256, (ori_h, ori_w, 3), dtype=np.uint8))
-    results = dict(img_path=img_path, img_id=0, instances=[])
-    for step in cfg.test_dataloader.dataset.pipeline:
-        results = TRANSFORMS.build(step)(results)
-    data = model.data_preprocessor(pseudo_collate([results]), False)
-    assert data['inputs'].shape == (1, 3, 640, 640)
-    # a low threshold so the random model keeps some boxes to check
-    model.bbox_head.test_cfg['score_thr'] = 0.0
-    with torch.no_grad():
-        sample, = model(**data, mode='predict')
-    pred = sample.pred_instances
-    assert 0 < len(pred) <= 300
-    assert pred.bboxes[:, 0::2].min() >= 0
-    assert pred.bboxes[:, 0::2].max() <= ori_w
-    assert pred.bboxes[:, 1::2].max() <= ori_h
+    pred = predict_on_synthetic_image(cfg, model).pred_instances
     num_classes = cfg.model.bbox_head.head_module.num_classes
     assert ((pred.labels >= 0) & (pred.labels < num_classes)).all()
 

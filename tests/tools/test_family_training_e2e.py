@@ -388,6 +388,132 @@ default_hooks = dict()
 '''
 
 
+# ----- YOLOv7-tiny: anchors with objectness, YOLOv5 candidates refined by
+# simOTA, Mosaic/Mosaic9, SGD + YOLOv7OptimWrapperConstructor -----
+_YOLOV7 = '''
+model = dict(
+    bbox_head=dict(
+        head_module=dict(num_classes=num_classes),
+        # scaled by num_classes / 80 and (img_size / 640) ** 2, as the
+        # family config does for its own num_classes and image size
+        loss_cls=dict(loss_weight=_base_.loss_cls_weight * num_classes / 80),
+        loss_obj=dict(
+            loss_weight=_base_.loss_obj_weight * (img_scale[0] / 640)**2)))
+
+_affine = dict(
+    type='YOLOv5RandomAffine',
+    max_rotate_degree=0.0,
+    max_shear_degree=0.0,
+    max_translate_ratio=_base_.max_translate_ratio,
+    scaling_ratio_range=_base_.scaling_ratio_range,
+    border_val=(114, 114, 114))
+_mosaic_border = dict(**_affine, border=(-img_scale[0] // 2,
+                                         -img_scale[1] // 2))
+train_pipeline = [
+    *_base_.pre_transform,
+    dict(
+        type='RandomChoice',
+        transforms=[[
+            dict(type='Mosaic', img_scale=img_scale, pad_val=114.0,
+                 pre_transform=_base_.pre_transform), _mosaic_border
+        ], [
+            dict(type='Mosaic9', img_scale=img_scale, pad_val=114.0,
+                 pre_transform=_base_.pre_transform), _mosaic_border
+        ]],
+        prob=_base_.randchoice_mosaic_prob),
+    # YOLOv5HSVRandomAug, RandomFlip, PackDetInputs (MixUp left out, its
+    # probability is 0.05 in the tiny config)
+    *_base_.train_pipeline[-3:],
+]
+# YOLOv7 keeps Mosaic to the end; as for YOLOv5, this short run switches to
+# letterboxed single images for its last epochs.
+train_pipeline_stage2 = [
+    *_base_.pre_transform,
+    dict(type='YOLOv5KeepRatioResize', scale=img_scale),
+    dict(type='LetterResize', scale=img_scale, allow_scale_up=True,
+         pad_val=dict(img=114.0)),
+    _affine,
+    *_base_.train_pipeline[-3:],
+]
+custom_hooks = [
+    *_base_.custom_hooks,  # EMAHook
+    dict(
+        type='mmdet.PipelineSwitchHook',
+        switch_epoch=switch_epoch,
+        switch_pipeline=train_pipeline_stage2),
+]
+''' + _YOLOV5[_YOLOV5.index('test_pipeline = ['):]
+# the rest (letterbox test pipeline, batch shapes, batch size, scheduler
+# warm-up) is YOLOv5's
+
+# ----- YOLOv6-n v3.0: RepVGG backbone/neck, ATSS for initial_epoch (4)
+# epochs then TAL, Varifocal + SIoU, close Mosaic -----
+_YOLOV6 = '''
+model = dict(
+    bbox_head=dict(head_module=dict(num_classes=num_classes)),
+    train_cfg=dict(
+        initial_assigner=dict(num_classes=num_classes),
+        assigner=dict(num_classes=num_classes)))
+
+train_pipeline = [
+    *_base_.pre_transform,
+    dict(
+        type='Mosaic',
+        img_scale=img_scale,
+        pad_val=114.0,
+        pre_transform=_base_.pre_transform),
+    dict(
+        type='YOLOv5RandomAffine',
+        max_rotate_degree=0.0,
+        max_translate_ratio=0.1,
+        scaling_ratio_range=(1 - _base_.affine_scale, 1 + _base_.affine_scale),
+        border=(-img_scale[0] // 2, -img_scale[1] // 2),
+        border_val=(114, 114, 114),
+        max_shear_degree=0.0),
+    # YOLOv5HSVRandomAug, RandomFlip, PackDetInputs
+    *_base_.train_pipeline[-3:],
+]
+train_pipeline_stage2 = [
+    *_base_.pre_transform,
+    dict(type='YOLOv5KeepRatioResize', scale=img_scale),
+    dict(type='LetterResize', scale=img_scale, allow_scale_up=True,
+         pad_val=dict(img=114)),
+    dict(
+        type='YOLOv5RandomAffine',
+        max_rotate_degree=0.0,
+        max_translate_ratio=0.1,
+        scaling_ratio_range=(1 - _base_.affine_scale, 1 + _base_.affine_scale),
+        max_shear_degree=0.0),
+    *_base_.train_pipeline[-3:],
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='YOLOv5KeepRatioResize', scale=img_scale),
+    dict(type='LetterResize', scale=img_scale, allow_scale_up=False,
+         pad_val=dict(img=114)),
+    dict(type='LoadAnnotations', with_bbox=True, _scope_='mmdet'),
+    dict(type='mmdet.PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                    'scale_factor', 'pad_param')),
+]
+batch_shapes_cfg = dict(
+    type='BatchShapePolicy', batch_size=val_batch_size_per_gpu,
+    img_size=img_scale[0], size_divisor=32, extra_pad_ratio=0.5)
+
+_base_.optim_wrapper.optimizer.batch_size_per_gpu = train_batch_size_per_gpu
+custom_hooks = [
+    _base_.custom_hooks[0],  # EMAHook
+    dict(
+        type='mmdet.PipelineSwitchHook',
+        switch_epoch=switch_epoch,
+        switch_pipeline=train_pipeline_stage2),
+]
+default_hooks = dict(
+    param_scheduler=dict(
+        max_epochs=max_epochs, warmup_epochs=1, warmup_mim_iter={warmup}))
+'''
+
+
 class Family:
     """A family's derived training config and its expected mAP."""
 
@@ -444,6 +570,26 @@ FAMILIES = [
     Family('yolox', 'yolox/yolox_tiny_fast_8xb8-300e_coco.py', _YOLOX,
            epochs=EPOCHS, switch_epoch=SWITCH_EPOCH, warmup=16,
            min_map50=0.06),
+    # YOLOv7-tiny, 32 epochs (as YOLOv5), randomness seeds 0 / 1 with
+    # OMP_NUM_THREADS=1 on this machine: mAP_50 0.026 / 0.038 (seed 2 not
+    # run, for time). It learns the classes slowly here: loss_cls stays at
+    # ~0.19 from epoch 5 on (its weight is 0.5 * 3 / 80, as YOLOv5's), while
+    # the same model overfits a fixed batch in 40 Adam steps (loss_cls 1.43
+    # -> 0.04). A third of the lowest run is 0.009, below the 0.023 a broken
+    # model can reach, so this row guards against crashes, NaN and a model
+    # that finds no box at all, not against a subtly wrong loss (that is
+    # the MMYOLO loss parity in tests/models/test_yolov7_mmyolo_parity.py).
+    Family('yolov7', 'yolov7/yolov7_tiny_syncbn_fast_8x16b-300e_coco.py',
+           _YOLOV7, epochs=2 * EPOCHS, switch_epoch=SWITCH_EPOCH, warmup=16,
+           min_map50=0.01),
+    # YOLOv6 v3-n: ATSS in the 4 Mosaic epochs, task-aligned after; seeds
+    # 0 / 1 / 2 measured 0.105 / 0.137 / 0.208 mAP_50 (16 epochs,
+    # OMP_NUM_THREADS=1) -> a third of the lowest, 0.035. Its losses and
+    # both assigners equal MMYOLO's
+    # (tests/models/test_yolov6_mmyolo_parity.py).
+    Family('yolov6', 'yolov6/yolov6_v3_n_syncbn_fast_8xb32-300e_coco.py',
+           _YOLOV6, epochs=EPOCHS, switch_epoch=SWITCH_EPOCH, warmup=16,
+           min_map50=0.035),
 ]
 
 

@@ -3,12 +3,15 @@
 Measures, in one run on this machine:
 
 * inference latency at batch 1 (preprocess + forward + postprocess, i.e. one
-  call from a BGR image in memory to final boxes) for yolokit's YOLOv8-n and
-  RTMDet-tiny, and for Ultralytics' YOLOv8n on the same weights;
+  call from a BGR image in memory to final boxes) for each small yolokit
+  model in ``BENCHMARKED`` (YOLOv8-n, RTMDet-tiny, YOLOv6-n, YOLOv7-tiny,
+  PP-YOLOE+-s), eager and as with ``tools/test.py --deploy``, and for
+  Ultralytics' YOLOv8n on the same weights as yolokit's YOLOv8-n;
 * training throughput in images/s of one optimisation step (forward, loss,
-  backward, SGD step) on a synthetic batch, for the same models. Data
-  loading and augmentation are excluded, so the figures compare the models
-  and their losses, not the pipelines.
+  backward, SGD step) on a synthetic 640 x 640 batch, for the same models.
+  Data loading and augmentation are excluded (batch augments such as
+  PP-YOLOE's random resize too, so every model sees 640 x 640), so the
+  figures compare the models and their losses, not the pipelines.
 
 Both YOLOv8 implementations get identical random weights (converted with
 ``tools/model_converters/yolov8_to_yolokit.py``) and the same thresholds
@@ -34,7 +37,19 @@ from mmengine.logging import MMLogger
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 YOLOV8_CONFIG = 'configs/yolov8/yolov8_n_syncbn_fast_8xb16-500e_coco.py'
-RTMDET_CONFIG = 'configs/rtmdet/rtmdet_tiny_syncbn_fast_8xb32-300e_coco.py'
+YOLOV8_NAME = 'yolokit YOLOv8-n'
+# display name -> shipped config of the small model of each family
+BENCHMARKED = {
+    YOLOV8_NAME: YOLOV8_CONFIG,
+    'yolokit RTMDet-tiny':
+    'configs/rtmdet/rtmdet_tiny_syncbn_fast_8xb32-300e_coco.py',
+    'yolokit YOLOv6-n':
+    'configs/yolov6/yolov6_n_syncbn_fast_8xb32-400e_coco.py',
+    'yolokit YOLOv7-tiny':
+    'configs/yolov7/yolov7_tiny_syncbn_fast_8x16b-300e_coco.py',
+    'yolokit PP-YOLOE+-s':
+    'configs/ppyoloe/ppyoloe_plus_s_fast_8xb8-80e_coco.py',
+}
 SCORE_THR, NMS_IOU, MAX_DET = 0.25, 0.7, 300
 
 
@@ -116,8 +131,14 @@ def yolokit_train_step(model, batch_size: int) -> Callable[[], None]:
         for j in range(6):
             x1, y1 = 40 + 90 * j, 60 + 70 * j
             rows.append([i, j % 3, x1, y1, x1 + 80 + 10 * j, y1 + 60])
+    # PP-YOLOE's preprocessor batches a list of images itself (its collate
+    # leaves them unstacked); the others take the stacked batch
+    from yolokit.models.data_preprocessors import PPYOLOEDetDataPreprocessor
+    list_inputs = isinstance(model.data_preprocessor,
+                             PPYOLOEDetDataPreprocessor)
+    model.data_preprocessor.batch_augments = None
     data = dict(
-        inputs=inputs,
+        inputs=list(inputs) if list_inputs else inputs,
         data_samples=dict(
             bboxes_labels=torch.tensor(rows, dtype=torch.float32),
             img_metas=[dict(batch_input_shape=(640, 640),
@@ -204,18 +225,18 @@ def main():
             converter = load_yolov8_converter()
             yolov8_state = converter.convert(ultra.model.state_dict())
 
+    states = {YOLOV8_NAME: yolov8_state}
     models = {
-        'yolokit YOLOv8-n': build_yolokit(YOLOV8_CONFIG, yolov8_state),
-        'yolokit RTMDet-tiny': build_yolokit(RTMDET_CONFIG),
+        name: build_yolokit(cfg, states.get(name))
+        for name, cfg in BENCHMARKED.items()
     }
-    # Inference as with `--deploy`: re-parameterised, conv+BN fused.
+    # Inference as with `--deploy`: re-parameterised (RepVGG blocks fused
+    # into one conv), conv+BN fused.
     from yolokit.utils import switch_to_deploy
     deploy_models = {
         f'{name} (deploy)': switch_to_deploy(
-            build_yolokit(cfg, state))
-        for name, cfg, state in (
-            ('yolokit YOLOv8-n', YOLOV8_CONFIG, yolov8_state),
-            ('yolokit RTMDet-tiny', RTMDET_CONFIG, None))
+            build_yolokit(cfg, states.get(name)))
+        for name, cfg in BENCHMARKED.items()
     }
 
     print('\nInference latency, batch 1, image in memory -> boxes')
@@ -226,7 +247,7 @@ def main():
                 lambda m=model: inference_detector(m, img), args.repeats,
                 args.warmup)
             n = len(inference_detector(model, img).pred_instances)
-            print(f'  {name:24s} {fmt(latency[name])}  [{n} boxes]')
+            print(f'  {name:32s} {fmt(latency[name])}  [{n} boxes]')
     if ultra is not None:
         def predict():
             return ultra.predict(img, imgsz=640, conf=SCORE_THR, iou=NMS_IOU,
@@ -235,11 +256,11 @@ def main():
         latency['Ultralytics YOLOv8n'] = time_calls(predict, args.repeats,
                                                     args.warmup)
         res = predict()[0]
-        print(f'  {"Ultralytics YOLOv8n":24s} '
+        print(f'  {"Ultralytics YOLOv8n":32s} '
               f'{fmt(latency["Ultralytics YOLOv8n"])}  [{len(res.boxes)} '
               f'boxes; input {tuple(res.orig_shape)} letterboxed to its '
               'minimal rectangle, conv+BN fused]')
-        for name in ('yolokit YOLOv8-n', 'yolokit YOLOv8-n (deploy)'):
+        for name in (YOLOV8_NAME, f'{YOLOV8_NAME} (deploy)'):
             ratio = (statistics.median(latency[name]) /
                      statistics.median(latency['Ultralytics YOLOv8n']))
             print(f'  {name} / Ultralytics YOLOv8n latency ratio: '
@@ -259,11 +280,11 @@ def main():
         times = time_calls(step, args.train_steps, 1)
         throughput[name] = args.train_batch / (statistics.median(times) /
                                                1000)
-        print(f'  {name:24s} {throughput[name]:6.2f} images/s  '
+        print(f'  {name:32s} {throughput[name]:6.2f} images/s  '
               f'({fmt(times)} per step)')
     if 'Ultralytics YOLOv8n' in throughput:
         print('  yolokit / Ultralytics YOLOv8n throughput ratio: '
-              f'{throughput["yolokit YOLOv8-n"] / throughput["Ultralytics YOLOv8n"]:.2f}'  # noqa: E501
+              f'{throughput[YOLOV8_NAME] / throughput["Ultralytics YOLOv8n"]:.2f}'  # noqa: E501
               )
 
 

@@ -20,10 +20,16 @@ CONVERTERS = {
     ('an official YOLOv5 v6.x/v7.0 checkpoint', 'model.0.conv.weight'),
     'yolov8_to_yolokit':
     ('an Ultralytics YOLOv8 detection checkpoint', 'model.0.conv.weight'),
+    'yolov5u_to_yolokit':
+    ('an Ultralytics YOLOv5u detection checkpoint', 'model.0.conv.weight'),
     'yolox_to_yolokit': ('an official YOLOX checkpoint',
                          'backbone.backbone.stem.conv.conv.weight'),
     'rtmdet_to_yolokit':
     ('an MMDetection RTMDet checkpoint', 'neck.out_convs.0.conv.weight'),
+    'yolov6_to_yolokit': ('an official YOLOv6 0.2.0 checkpoint',
+                          'neck.Rep_p4.conv1.rbr_dense.conv.weight'),
+    'yolov6_v3_to_yolokit': ('an official YOLOv6 0.3.0 checkpoint',
+                             'neck.Rep_p4.conv1.rbr_dense.conv.weight'),
 }
 
 

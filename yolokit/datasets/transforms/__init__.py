@@ -1,8 +1,8 @@
 """Data transforms of yolokit, registered in ``yolokit.registry.TRANSFORMS``.
 
 The export list follows MMYOLO v0.6.0's ``mmyolo.datasets.transforms``
-except ``PPYOLOERandomCrop`` (PP-YOLOE) and ``RegularizeRotatedBox``
-(rotated boxes), which belong to families yolokit does not ship yet.
+except ``RegularizeRotatedBox`` (rotated boxes), which belongs to a family
+yolokit does not ship yet.
 """
 from mmcv.transforms import Compose as _Compose
 
@@ -18,6 +18,7 @@ from .mosaic import Mosaic
 from .mosaic9 import Mosaic9
 from .pack_det_inputs import PackDetInputs
 from .polygon2mask import Polygon2Mask
+from .ppyoloe_random_crop import PPYOLOERandomCrop
 from .ppyoloe_random_distort import PPYOLOERandomDistort
 from .remove_data_element import RemoveDataElement
 from .yolov5_copy_paste import YOLOv5CopyPaste
@@ -35,5 +36,5 @@ __all__ = [
     'YOLOv5RandomAffine', 'YOLOv5CopyPaste', 'RemoveDataElement',
     'Polygon2Mask', 'PackDetInputs', 'RandomAffine', 'RandomFlip', 'Resize',
     'FilterAnnotations', 'BaseMixImageTransform',
-    'PPYOLOERandomDistort'
+    'PPYOLOERandomDistort', 'PPYOLOERandomCrop'
 ]

@@ -359,10 +359,20 @@ class YOLOv5Head(BaseDenseHead):
                       keep: Optional[Tensor]) -> LevelLosses:
         """The terms of one level; ``keep`` is ``(B, A, H, W)`` 0/1 flags
         of priors outside every ignored box, or None."""
+        pos = match_level(gt_per_prior, self.priors_base_sizes[level],
+                          self.grid_offset, tuple(box_map.shape[2:]),
+                          self.prior_match_thr, self.near_neighbor_thr)
+        return self._losses_at_positives(level, cls_map, box_map, obj_map,
+                                         pos, keep)
+
+    def _losses_at_positives(self, level: int, cls_map: Tensor,
+                             box_map: Tensor, obj_map: Tensor,
+                             pos: Optional[LevelTargets],
+                             keep: Optional[Tensor]) -> LevelLosses:
+        """The terms of one level once its positives are known (None: no
+        positive); subclasses with their own matching (YOLOv7) reuse it."""
         num_imgs, _, h, w = box_map.shape
         prior_sizes = self.priors_base_sizes[level]
-        pos = match_level(gt_per_prior, prior_sizes, self.grid_offset, (h, w),
-                          self.prior_match_thr, self.near_neighbor_thr)
         obj_target = torch.zeros_like(obj_map)
         if pos is None:
             box_loss = graph_keeping_zero(box_map)

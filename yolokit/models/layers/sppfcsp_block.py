@@ -54,20 +54,23 @@ class SPPFCSPBlock(BaseModule):
         self.is_tiny_version = is_tiny_version
         self.kernel_sizes = kernel_sizes
         mid = int(2 * out_channels * expand_ratio)
+        # registration order main, poolings, fuse is MMYOLO's module order
         if is_tiny_version:
             self.main_layers = conv(in_channels, mid, 1)
-            self.fuse_layers = conv(4 * mid, mid, 1)
         else:
             self.main_layers = nn.Sequential(
                 conv(in_channels, mid, 1), conv(mid, mid, 3),
                 conv(mid, mid, 1))
-            self.fuse_layers = nn.Sequential(
-                conv(4 * mid, mid, 1), conv(mid, mid, 3))
         if isinstance(kernel_sizes, int):
             self.poolings = nn.MaxPool2d(kernel_sizes, 1, kernel_sizes // 2)
         else:
             self.poolings = nn.ModuleList(
                 nn.MaxPool2d(k, 1, k // 2) for k in kernel_sizes)
+        if is_tiny_version:
+            self.fuse_layers = conv(4 * mid, mid, 1)
+        else:
+            self.fuse_layers = nn.Sequential(
+                conv(4 * mid, mid, 1), conv(mid, mid, 3))
         self.short_layer = conv(in_channels, mid, 1)
         self.final_conv = conv(2 * mid, out_channels, 1)
 

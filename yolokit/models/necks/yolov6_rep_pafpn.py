@@ -68,7 +68,7 @@ class YOLOv6RepPAFPN(PyTorchConvInitMixin, BaseYOLONeck):
         self.num_csp_blocks = num_csp_blocks
         self.block_cfg = block_cfg
         super().__init__(
-            in_channels=in_channels,
+            in_channels=self.pan_in_channels(in_channels),
             out_channels=out_channels,
             deepen_factor=deepen_factor,
             widen_factor=widen_factor,
@@ -78,6 +78,10 @@ class YOLOv6RepPAFPN(PyTorchConvInitMixin, BaseYOLONeck):
             init_cfg=init_cfg)
 
     # -- helpers ---------------------------------------------------------
+    def pan_in_channels(self, in_channels: List[int]) -> List[int]:
+        """The input channels the PAN levels take (all of them here)."""
+        return in_channels
+
     def width(self, channels: float) -> int:
         """Widened channel count ``int(channels * widen_factor)``."""
         return int(channels * self.widen_factor)
@@ -147,7 +151,32 @@ class YOLOv6RepPAFPN(PyTorchConvInitMixin, BaseYOLONeck):
 
 class _CSPFusionMixin:
     """Fusions are :class:`BepC3StageBlock` (YOLOv6 m/l): ``hidden_ratio``
-    split, ``block_act_cfg`` on their 1x1 convs."""
+    split, ``block_act_cfg`` on their 1x1 convs.
+
+    Holds the constructor of both CSP necks: MMYOLO gives them the same
+    arguments (their base's plus ``hidden_ratio`` and ``block_act_cfg``, in
+    this order), and both bases take the same positional arguments.
+    """
+
+    def __init__(self,
+                 in_channels: List[int],
+                 out_channels: int,
+                 deepen_factor: float = 1.0,
+                 widen_factor: float = 1.0,
+                 hidden_ratio: float = 0.5,
+                 num_csp_blocks: int = 12,
+                 freeze_all: bool = False,
+                 norm_cfg: ConfigType = dict(
+                     type='BN', momentum=0.03, eps=0.001),
+                 act_cfg: ConfigType = dict(type='ReLU', inplace=True),
+                 block_act_cfg: ConfigType = dict(type='SiLU', inplace=True),
+                 block_cfg: ConfigType = dict(type='RepVGGBlock'),
+                 init_cfg: OptMultiConfig = None):
+        self.hidden_ratio = hidden_ratio
+        self.block_act_cfg = block_act_cfg
+        super().__init__(in_channels, out_channels, deepen_factor,
+                         widen_factor, num_csp_blocks, freeze_all, norm_cfg,
+                         act_cfg, block_cfg, init_cfg)
 
     def build_fusion(self, in_channels: int, out_channels: int) -> nn.Module:
         """A BepC3 fusion block (widened channels)."""
@@ -173,26 +202,6 @@ class YOLOv6CSPRepPAFPN(_CSPFusionMixin, YOLOv6RepPAFPN):
         Others: as :class:`YOLOv6RepPAFPN`.
     """
 
-    def __init__(self,
-                 in_channels: List[int],
-                 out_channels: int,
-                 deepen_factor: float = 1.0,
-                 widen_factor: float = 1.0,
-                 hidden_ratio: float = 0.5,
-                 num_csp_blocks: int = 12,
-                 freeze_all: bool = False,
-                 norm_cfg: ConfigType = dict(
-                     type='BN', momentum=0.03, eps=0.001),
-                 act_cfg: ConfigType = dict(type='ReLU', inplace=True),
-                 block_act_cfg: ConfigType = dict(type='SiLU', inplace=True),
-                 block_cfg: ConfigType = dict(type='RepVGGBlock'),
-                 init_cfg: OptMultiConfig = None):
-        self.hidden_ratio = hidden_ratio
-        self.block_act_cfg = block_act_cfg
-        super().__init__(in_channels, out_channels, deepen_factor,
-                         widen_factor, num_csp_blocks, freeze_all, norm_cfg,
-                         act_cfg, block_cfg, init_cfg)
-
 
 @MODELS.register_module()
 class YOLOv6RepBiPAFPN(YOLOv6RepPAFPN):
@@ -215,26 +224,16 @@ class YOLOv6RepBiPAFPN(YOLOv6RepPAFPN):
         Others: as :class:`YOLOv6RepPAFPN`.
     """
 
-    def __init__(self,
-                 in_channels: List[int],
-                 out_channels: int,
-                 deepen_factor: float = 1.0,
-                 widen_factor: float = 1.0,
-                 num_csp_blocks: int = 12,
-                 freeze_all: bool = False,
-                 norm_cfg: ConfigType = dict(
-                     type='BN', momentum=0.03, eps=0.001),
-                 act_cfg: ConfigType = dict(type='ReLU', inplace=True),
-                 block_cfg: ConfigType = dict(type='RepVGGBlock'),
-                 init_cfg: OptMultiConfig = None):
+    # same constructor as YOLOv6RepPAFPN (as in MMYOLO); only the split of
+    # in_channels differs
+    def pan_in_channels(self, in_channels: List[int]) -> List[int]:
+        """Keep the extra finest level aside; the rest are PAN levels."""
         if len(in_channels) < 2:
             raise NeckLevelsError(
                 f'{type(self).__name__}: in_channels needs the extra finest '
                 f'level plus the output levels, but got {in_channels!r}')
         self.extra_in_channel = in_channels[0]
-        super().__init__(in_channels[1:], out_channels, deepen_factor,
-                         widen_factor, num_csp_blocks, freeze_all, norm_cfg,
-                         act_cfg, block_cfg, init_cfg)
+        return in_channels[1:]
 
     def top_down_in_channels(self, idx: int) -> int:
         """BiFusion already outputs ``out_channels[idx - 1]``."""
@@ -259,10 +258,7 @@ class YOLOv6RepBiPAFPN(YOLOv6RepPAFPN):
                 zip(self.upsample_layers, self.top_down_layers)):
             level = num_levels - 2 - step  # t_level; reduced[0] is extra
             maps.insert(
-                0,
-                fuse(
-                    bifuse(
-                        [maps[0], reduced[level + 1], reduced[level]])))
+                0, fuse(bifuse([maps[0], reduced[level + 1], reduced[level]])))
         return maps
 
     def forward(self, inputs: List[Tensor]) -> tuple:
@@ -291,23 +287,3 @@ class YOLOv6CSPRepBiPAFPN(_CSPFusionMixin, YOLOv6RepBiPAFPN):
             Defaults to SiLU.
         Others: as :class:`YOLOv6RepBiPAFPN`.
     """
-
-    def __init__(self,
-                 in_channels: List[int],
-                 out_channels: int,
-                 deepen_factor: float = 1.0,
-                 widen_factor: float = 1.0,
-                 hidden_ratio: float = 0.5,
-                 num_csp_blocks: int = 12,
-                 freeze_all: bool = False,
-                 norm_cfg: ConfigType = dict(
-                     type='BN', momentum=0.03, eps=0.001),
-                 act_cfg: ConfigType = dict(type='ReLU', inplace=True),
-                 block_act_cfg: ConfigType = dict(type='SiLU', inplace=True),
-                 block_cfg: ConfigType = dict(type='RepVGGBlock'),
-                 init_cfg: OptMultiConfig = None):
-        self.hidden_ratio = hidden_ratio
-        self.block_act_cfg = block_act_cfg
-        super().__init__(in_channels, out_channels, deepen_factor,
-                         widen_factor, num_csp_blocks, freeze_all, norm_cfg,
-                         act_cfg, block_cfg, init_cfg)
