@@ -19,7 +19,6 @@ import pytest
 import torch
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 from mmengine.logging import MessageHub
 from mmengine.registry import FUNCTIONS
 
@@ -330,32 +329,16 @@ def test_train_pipeline_collate_preprocessor_loss():
     assert losses['loss_cls'] > 0
 
 
-def test_predict_with_test_pipeline(tmp_path):
-    import cv2
+def test_predict_with_test_pipeline(predict_on_synthetic_image):
     cfg = _load('ppyoloe_plus_s_fast_8xb8-80e_coco.py')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
     model.eval()
-    ori_h, ori_w = 150, 200
-    img_path = str(tmp_path / 'synthetic.png')
-    cv2.imwrite(
-        img_path,
-        np.random.default_rng(0).integers(
-            0, 256, (ori_h, ori_w, 3), dtype=np.uint8))
-    results = dict(img_path=img_path, img_id=0, instances=[])
-    for step in cfg.test_dataloader.dataset.pipeline:
-        results = TRANSFORMS.build(step)(results)
-    data = model.data_preprocessor(pseudo_collate([results]), False)
-    # FixShapeResize stretches to 640 x 640, no padding
-    assert data['inputs'].shape == (1, 3, 640, 640)
-    model.bbox_head.test_cfg['score_thr'] = 0.0
-    with torch.no_grad():
-        sample, = model(**data, mode='predict')
-    pred = sample.pred_instances
-    assert 0 < len(pred) <= 300
-    assert pred.bboxes[:, 0::2].max() <= ori_w
-    assert pred.bboxes[:, 1::2].max() <= ori_h
+    # FixShapeResize stretches to img_scale (640 x 640), no padding: the
+    # fixture checks the input shape, the rescaled boxes and max_per_img
+    assert tuple(cfg.img_scale) == (640, 640)
+    predict_on_synthetic_image(cfg, model)
 
 
 def test_metafile():

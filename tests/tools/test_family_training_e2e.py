@@ -104,6 +104,26 @@ env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed={seed})
 '''
 
+# letterboxed validation with YOLOv5's rectangular batch shapes, shared by
+# the YOLOv5-style bodies
+_LETTERBOX_TEST = '''\
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='YOLOv5KeepRatioResize', scale=img_scale),
+    dict(type='LetterResize', scale=img_scale, allow_scale_up=False,
+         pad_val=dict(img=114)),
+    dict(type='LoadAnnotations', with_bbox=True, _scope_='mmdet'),
+    dict(type='mmdet.PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                    'scale_factor', 'pad_param')),
+]
+batch_shapes_cfg = dict(
+    type='BatchShapePolicy', batch_size=val_batch_size_per_gpu,
+    img_size=img_scale[0], size_divisor=32, extra_pad_ratio=0.5)
+
+_base_.optim_wrapper.optimizer.batch_size_per_gpu = train_batch_size_per_gpu
+'''
+
 # ----- YOLOv5-n: anchors, objectness, SGD + YOLOv5ParamSchedulerHook -----
 _YOLOV5 = '''
 model = dict(
@@ -156,22 +176,7 @@ custom_hooks = [
         switch_epoch=switch_epoch,
         switch_pipeline=train_pipeline_stage2),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='YOLOv5KeepRatioResize', scale=img_scale),
-    dict(type='LetterResize', scale=img_scale, allow_scale_up=False,
-         pad_val=dict(img=114)),
-    dict(type='LoadAnnotations', with_bbox=True, _scope_='mmdet'),
-    dict(type='mmdet.PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                    'scale_factor', 'pad_param')),
-]
-batch_shapes_cfg = dict(
-    type='BatchShapePolicy', batch_size=val_batch_size_per_gpu,
-    img_size=img_scale[0], size_divisor=32, extra_pad_ratio=0.5)
-
-_base_.optim_wrapper.optimizer.batch_size_per_gpu = train_batch_size_per_gpu
-default_hooks = dict(
+''' + _LETTERBOX_TEST + '''default_hooks = dict(
     param_scheduler=dict(
         max_epochs=max_epochs, warmup_epochs=1, warmup_mim_iter={warmup}))
 '''
@@ -486,22 +491,7 @@ train_pipeline_stage2 = [
         max_shear_degree=0.0),
     *_base_.train_pipeline[-3:],
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='YOLOv5KeepRatioResize', scale=img_scale),
-    dict(type='LetterResize', scale=img_scale, allow_scale_up=False,
-         pad_val=dict(img=114)),
-    dict(type='LoadAnnotations', with_bbox=True, _scope_='mmdet'),
-    dict(type='mmdet.PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                    'scale_factor', 'pad_param')),
-]
-batch_shapes_cfg = dict(
-    type='BatchShapePolicy', batch_size=val_batch_size_per_gpu,
-    img_size=img_scale[0], size_divisor=32, extra_pad_ratio=0.5)
-
-_base_.optim_wrapper.optimizer.batch_size_per_gpu = train_batch_size_per_gpu
-custom_hooks = [
+''' + _LETTERBOX_TEST + '''custom_hooks = [
     _base_.custom_hooks[0],  # EMAHook
     dict(
         type='mmdet.PipelineSwitchHook',
