@@ -22,8 +22,8 @@ from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.registry import FUNCTIONS
 
-from yolokit.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS, MODELS,
-                              OPTIM_WRAPPERS, TRANSFORMS)
+from yolokit.registry import MODELS, TRANSFORMS
+from yolokit.testing.config_components import check_config_components
 from yolokit.testing.module_tree import tree_differences
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -261,23 +261,7 @@ def test_400e_and_cat_configs():
 
 @pytest.mark.parametrize('name', CONFIG_FILES)
 def test_components_are_registered(name):
-    cfg = _load(name)
-    for pipeline in (cfg.train_dataloader.dataset.pipeline,
-                     cfg.test_dataloader.dataset.pipeline, cfg.tta_pipeline):
-        for step in pipeline:
-            TRANSFORMS.build(step)
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        DATA_SAMPLERS.get(loader.sampler.type)
-        DATASETS.get(loader.dataset.type)
-        if 'collate_fn' in loader:
-            assert FUNCTIONS.get(loader.collate_fn.type) is not None
-    for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
-        METRICS.get(evaluator.type)
-    for hook in list(cfg.default_hooks.values()) + list(cfg.custom_hooks):
-        assert HOOKS.get(hook.type) is not None, hook.type
-    OPTIM_WRAPPERS.get(cfg.optim_wrapper.type)
-    MODELS.get(cfg.tta_model.type)
+    check_config_components(_load(name))
 
 
 def _synthetic_sample(pipeline_cfg, h=96, w=128, seed=0):

@@ -17,10 +17,9 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import FUNCTIONS
 
+from yolokit.registry import MODELS, TRANSFORMS
+from yolokit.testing.config_components import check_config_components
 from yolokit.testing.module_tree import tree_differences
-from yolokit.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS, MODELS,
-                              OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS,
-                              TRANSFORMS)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'yolov8')
@@ -211,35 +210,9 @@ def test_cat_config():
 # ----------------------------------------- data pipeline and registry names
 
 
-def _dataset_pipelines(cfg: Config):
-    yield cfg.train_dataloader.dataset.pipeline
-    yield cfg.val_dataloader.dataset.pipeline
-    yield cfg.test_dataloader.dataset.pipeline
-    for hook in cfg.custom_hooks:
-        if 'switch_pipeline' in hook:
-            yield hook.switch_pipeline
-    yield cfg.tta_pipeline
-
-
 @pytest.mark.parametrize('name', CONFIG_FILES)
 def test_components_are_registered(name):
-    cfg = _load(name)
-    for pipeline in _dataset_pipelines(cfg):
-        for step in pipeline:
-            TRANSFORMS.build(step)
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        DATA_SAMPLERS.get(loader.sampler.type)
-        DATASETS.get(loader.dataset.type)
-        if 'collate_fn' in loader:
-            assert FUNCTIONS.get(loader.collate_fn.type) is not None
-    for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
-        METRICS.get(evaluator.type)
-    for hook in list(cfg.default_hooks.values()) + list(cfg.custom_hooks):
-        assert HOOKS.get(hook.type) is not None, hook.type
-    OPTIM_WRAPPERS.get(cfg.optim_wrapper.type)
-    OPTIM_WRAPPER_CONSTRUCTORS.get(cfg.optim_wrapper.constructor)
-    MODELS.get(cfg.tta_model.type)
+    check_config_components(_load(name))
 
 
 # ------------------------------------------------- loss and predict steps
